@@ -1,0 +1,1 @@
+"""The ``ramparts`` command line: platform-side tools (never shipped in the layer zip)."""
