@@ -127,7 +127,7 @@ def main(args: list[str]) -> int:
         sys.stderr.write(f"ramparts netns: cannot bring lo up: {exc}\n")
         return 125
     try:
-        os.execvp(args[0], args)
+        os.execvp(args[0], args)  # noqa: S606 - running the caller's command is the point
     except OSError as exc:
         sys.stderr.write(f"ramparts netns: cannot run {args[0]!r}: {exc}\n")
         return 127

@@ -186,6 +186,14 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = False
     api: RuntimeApiServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A runtime killed mid-request resets its connection: that is not news."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -194,14 +202,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "ramparts-runtime-api"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the default access log on stderr: stderr is the function's log stream."""
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _send(
-        self, status: int, body: bytes, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -19,6 +19,7 @@ network namespace that has only loopback (:mod:`ramparts_cli._netns`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -420,7 +421,6 @@ class _Sandbox:
         self._partial = b""
         self.returncode: int | None = None
         self.started_at = 0.0
-        self.warm = False
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------
@@ -428,10 +428,8 @@ class _Sandbox:
     def _poke(self) -> None:
         with self._wake_lock:
             if not self._wake_closed:
-                try:
+                with contextlib.suppress(BlockingIOError):  # full: already awake
                     os.write(self._wake_w, b"x")
-                except BlockingIOError:
-                    pass  # already awake
 
     def _emit(self, data: bytes) -> None:
         data = self._partial + data
@@ -498,6 +496,16 @@ class _Sandbox:
                 elif key.fd == self._log_fd:
                     self._read_logs()
 
+    def wait_ready(self, deadline: float) -> bool:
+        """Wait for the end of init: the runtime asks for an event, or reports an error."""
+        server = self.server
+        return self.wait(lambda: server.runtime_waiting or server.init_error is not None, deadline)
+
+    def wait_outcome(self, request_id: str, deadline: float) -> bool:
+        """Wait for the runtime to post the response or error of ``request_id``."""
+        server = self.server
+        return self.wait(lambda: server.outcome(request_id) is not None, deadline)
+
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
@@ -545,17 +553,17 @@ class _Sandbox:
     def kill(self) -> None:
         """SIGKILL the runtime's process group (the runtime and anything it started)."""
         import signal
+        import subprocess
 
         if self._proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         try:
             self._proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - best effort, the kill is what matters
+        except subprocess.TimeoutExpired:  # not in its group any more: kill it alone
             self._proc.kill()
+            self._proc.wait()
         self._reap()
 
     def close(self) -> None:
@@ -600,7 +608,8 @@ def _trace_id() -> str:
     import secrets
     import time
 
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 def _run_local(
@@ -663,7 +672,9 @@ def _run_local(
         for payload in payloads:
             request_id = str(uuid.uuid4())
             init_duration: float | None = None
-            if sandbox is not None and not sandbox.alive:
+            # Lambda hands an invocation only to a runtime that asked for one; a runtime that
+            # died after its last answer (or never asks again) is replaced by a cold sandbox.
+            if sandbox is not None and not sandbox.wait_ready(time.monotonic() + INIT_TIMEOUT_S):
                 sandbox.close()
                 sandbox = None
             if sandbox is None:
@@ -682,11 +693,7 @@ def _run_local(
                     sandbox.close()
                     sandbox = None
                     continue
-                server = sandbox.server
-                ready = sandbox.wait(
-                    lambda s=server: s.runtime_waiting or s.init_error is not None,  # type: ignore[misc]
-                    time.monotonic() + INIT_TIMEOUT_S,
-                )
+                ready = sandbox.wait_ready(time.monotonic() + INIT_TIMEOUT_S)
                 if not ready or sandbox.server.init_error is not None:
                     sandbox.kill()
                     record(init_failed(sandbox, request_id))
@@ -706,11 +713,7 @@ def _run_local(
                     trace_id=_trace_id(),
                 )
             )
-            server = sandbox.server
-            answered = sandbox.wait(
-                lambda s=server, r=request_id: s.outcome(r) is not None,  # type: ignore[misc]
-                started + timeout,
-            )
+            answered = sandbox.wait_outcome(request_id, started + timeout)
             duration = (time.monotonic() - started) * 1000
             outcome = sandbox.server.outcome(request_id)
             if answered and outcome is not None:
@@ -824,7 +827,14 @@ def run_invocations(
         spec = _sandbox_spec(handler, code, resolved, user_env, memory_mb)
         if isolate_network:
             return _run_isolated(
-                handler, code, resolved, user_env, memory_mb, payloads, timeout, callbacks
+                handler=handler,
+                code=code,
+                layer=resolved,
+                user_env=user_env,
+                memory_mb=memory_mb,
+                payloads=payloads,
+                timeout=timeout,
+                callbacks=callbacks,
             )
         return _run_local(spec, payloads, timeout, callbacks)
 
@@ -834,6 +844,7 @@ def run_invocations(
 
 
 def _run_isolated(
+    *,
     handler: str,
     code: Path,
     layer: Layer | None,
@@ -1086,6 +1097,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _invoke_command(args)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwind, so that the sandbox is cleaned up
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return _invoke_command(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _invoke_command(args: argparse.Namespace) -> int:
     events = [_read_event(spec) for spec in args.event]
     err = sys.stderr
     out = sys.stdout
@@ -1093,7 +1121,7 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     def on_log(line: str) -> None:
         # The runtime joins the lines of one error report with "\r" (one log event in
         # CloudWatch); show them as lines.
-        err.write(line.replace("\r", "\n") + "\n")
+        err.write(line.rstrip("\r").replace("\r", "\n") + "\n")
         err.flush()
 
     def on_response(response: Response) -> None:

@@ -796,14 +796,9 @@ class Sensor:
         if not write:
             self._judge_read(path, dir_fd)
             return
-        op = "write"
-        if flags & os.O_CREAT:
-            op = "create"
-        elif flags & os.O_APPEND:
-            op = "append"
-        elif flags & os.O_TRUNC:
-            op = "truncate"
-        self._judge_write(path, op, dir_fd)
+        existing = "append" if flags & os.O_APPEND else "write"
+        self._judge_write(path, "create" if flags & os.O_CREAT else existing, dir_fd,
+                          existing_op=existing)
 
     def _judge_read(self, path: str, dir_fd: int | None) -> None:
         ap = _paths.absolute(path, dir_fd if dir_fd is not None and dir_fd >= 0 else None)
@@ -845,16 +840,17 @@ class Sensor:
                 or _paths.is_pseudo(real) or real.startswith("/dev/pts/"))
 
     def _judge_write(self, path: str, op: str, dir_fd: int | None,
-                     extra: dict[str, Any] | None = None) -> None:
+                     extra: dict[str, Any] | None = None, existing_op: str = "write") -> None:
         ap = _paths.absolute(path, dir_fd if dir_fd is not None and dir_fd >= 0 else None)
         real = _paths.resolve(ap)
         if self._harmless(ap, real):
             self._count("file.write", "allow")
             return
-        if "/__pycache__/" in real and self._caller_in("importlib._bootstrap_external"):
+        if ("/__pycache__/" in real or real.endswith("/__pycache__")) and self._caller_in(
+                "importlib._bootstrap_external"):
             return  # the interpreter caching bytecode, not the function writing
-        if op == "create" and os.path.lexists(ap):
-            op = "write"
+        if op == "create" and os.path.lexists(real):
+            op = existing_op
         rule = self._write_rule(real, _paths.stat_id(ap) if op != "create" else None)
         fields: dict[str, Any] = {"path": real, "op": op}
         if path != real:
@@ -1067,7 +1063,8 @@ class Sensor:
         real = _paths.resolve(filename)
         rule = "default.native-writable" if _paths.in_writable_dir(real) else None
         self.report("native.load", "native", rule, real,
-                    {"library": real, "op": "import", "module": _procs.as_text(args[0])})
+                    {"library": real, "op": "import", "module": _procs.as_text(args[0])},
+                    key=(real, "import"))
 
     def _on_dlopen(self, args: tuple[Any, ...]) -> None:
         name = args[0]
@@ -1092,7 +1089,8 @@ class Sensor:
                 rule = None  # an explicit allow entry beats the built-in rules
             elif rule is None:
                 rule = "policy.native"
-        self.report("native.load", "native", rule, real, {"library": real, "op": "dlopen"})
+        self.report("native.load", "native", rule, real, {"library": real, "op": "dlopen"},
+                    key=(real, "dlopen"))
 
     def _ctypes_module_init(self) -> bool:
         """``import ctypes`` itself does dlopen(NULL) for ``pythonapi``."""
