@@ -150,7 +150,7 @@ def _run_timed(setup: str, variant: str, snap: dict[str, str]) -> dict[str, Any]
 
 def in_process(snap: dict[str, str], setups: tuple[str, ...], runs: int
                ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    variants = [v for v in VARIANTS if v != "bare"]
+    variants = [v for v in VARIANTS if v not in ("bare", "import")]
     out: dict[str, dict[str, list[dict[str, Any]]]] = {
         s: {v: [] for v in variants} for s in setups}
     jobs = [(s, v) for s in setups for v in variants]
@@ -225,9 +225,11 @@ pr.disable()
 st = pstats.Stats(pr)
 rows = []
 for (fn, line, name), (cc, nc, tt, ct, callers) in st.stats.items():
-    rows.append((ct * 1000, tt * 1000, nc, f"{fn.rsplit('/', 2)[-1] if '/' in fn else fn}:{line}({name})"))
+    if "/ramparts/" in fn or fn == "~":
+        short = fn.rsplit("/", 1)[-1] + f":{line}" if fn != "~" else ""
+        rows.append((ct * 1000, tt * 1000, nc, f"{short}({name})"))
 rows.sort(reverse=True)
-sys.stderr.write("RESULT " + repr(rows[:25]) + "\\n")
+sys.stderr.write("RESULT " + repr(rows[:30]) + "\\n")
 """
 
 

@@ -20,6 +20,7 @@ network namespace that has only loopback (:mod:`ramparts_cli._netns`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -421,6 +422,8 @@ class _Sandbox:
         self._partial = b""
         self.returncode: int | None = None
         self.started_at = 0.0
+        self.init_duration_ms: float | None = None
+        self.invocations = 0
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------
@@ -497,9 +500,15 @@ class _Sandbox:
                     self._read_logs()
 
     def wait_ready(self, deadline: float) -> bool:
-        """Wait for the end of init: the runtime asks for an event, or reports an error."""
+        """Wait until the runtime (alive) asks for an event, or it has reported an init error."""
         server = self.server
-        return self.wait(lambda: server.runtime_waiting or server.init_error is not None, deadline)
+
+        def ready() -> bool:
+            if server.init_error is not None:
+                return True
+            return server.runtime_waiting and not self._reap()
+
+        return self.wait(ready, deadline)
 
     def wait_outcome(self, request_id: str, deadline: float) -> bool:
         """Wait for the runtime to post the response or error of ``request_id``."""
@@ -612,16 +621,132 @@ def _trace_id() -> str:
     return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
 
 
+def _exit_error(request_id: str, returncode: int) -> Response:
+    return _error_response(
+        request_id,
+        "Runtime.ExitError",
+        f"RequestId: {request_id} Error: Runtime exited with error: "
+        f"{_exit_description(returncode)}",
+    )
+
+
+def _cold_start(
+    spec: _SandboxSpec, on_log: Callable[[str], None], request_id: str
+) -> tuple[_Sandbox | None, Response | None]:
+    """A new sandbox through its init: (sandbox, None), or (None, the invocation's error)."""
+    import json
+    import time
+
+    sandbox = _Sandbox(spec, on_log)
+    ready = False
+    try:
+        try:
+            sandbox.start()
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            return None, _error_response(
+                request_id,
+                "Runtime.InvalidEntrypoint",
+                f"RequestId: {request_id} Error: fork/exec {spec.argv[0]}: {reason}",
+            )
+        if sandbox.wait_ready(time.monotonic() + INIT_TIMEOUT_S):
+            posted = sandbox.server.init_error
+            if posted is None:
+                sandbox.init_duration_ms = round((time.monotonic() - sandbox.started_at) * 1000, 2)
+                ready = True
+                return sandbox, None
+            # The runtime's own report, e.g. Runtime.ImportModuleError.
+            decoded, payload = _decode_json(posted.body)
+            if not decoded or not isinstance(payload, dict):
+                payload = {"errorMessage": payload, "errorType": posted.error_type or "Unknown"}
+            if not payload.get("requestId"):
+                payload["requestId"] = request_id
+            return None, Response(request_id, False, payload, json.dumps(payload).encode())
+        if sandbox.returncode is not None:
+            return None, _exit_error(request_id, sandbox.returncode)
+        return None, _error_response(
+            request_id,
+            "Sandbox.Timedout",
+            f"RequestId: {request_id} Error: Init timed out after {INIT_TIMEOUT_S:.2f} seconds",
+        )
+    finally:
+        if not ready:
+            sandbox.close()
+
+
+def _invoke_once(
+    sandbox: _Sandbox,
+    spec: _SandboxSpec,
+    request_id: str,
+    payload: bytes,
+    timeout: float,
+    platform: Callable[[str], None],
+) -> Response:
+    """Hand one event to a ready runtime and wait for its answer, the runtime's exit or the
+    deadline (then kill it). Emits Lambda's START / END / REPORT lines."""
+    import time
+
+    from ramparts_cli._runtime_api import PendingInvocation
+
+    cold = sandbox.invocations == 0
+    sandbox.invocations += 1
+    platform(f"START RequestId: {request_id} Version: $LATEST")
+    started = time.monotonic()
+    sandbox.server.push(
+        PendingInvocation(
+            request_id=request_id,
+            payload=payload,
+            deadline_ms=int((time.time() + timeout) * 1000),
+            function_arn=spec.function_arn,
+            trace_id=_trace_id(),
+        )
+    )
+    answered = sandbox.wait_outcome(request_id, started + timeout)
+    duration = (time.monotonic() - started) * 1000
+    outcome = sandbox.server.outcome(request_id)
+    if answered and outcome is not None:
+        decoded, body = _decode_json(outcome.body)
+        ok = outcome.kind == "response"
+        if not ok and (not decoded or not isinstance(body, dict)):
+            body = {"errorMessage": body, "errorType": outcome.error_type or "Unknown"}
+        response = Response(request_id, ok, body, outcome.body)
+    elif sandbox.returncode is not None:
+        response = _exit_error(request_id, sandbox.returncode)
+    else:
+        sandbox.kill()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        platform(f"{stamp}Z {request_id} Task timed out after {timeout:.2f} seconds")
+        response = _error_response(
+            request_id,
+            "Sandbox.Timedout",
+            f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+        )
+    platform(f"END RequestId: {request_id}")
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+        f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {spec.memory_mb} MB"
+    )
+    memory = sandbox.max_memory_mb() if sandbox.alive else None
+    if memory is not None:
+        report += f"\tMax Memory Used: {memory} MB"
+    init_duration_ms = sandbox.init_duration_ms if cold else None
+    if init_duration_ms is not None:
+        report += f"\tInit Duration: {init_duration_ms:.2f} ms"
+    platform(report)
+    return dataclasses.replace(
+        response, duration_ms=round(duration, 2), init_duration_ms=init_duration_ms
+    )
+
+
 def _run_local(
     spec: _SandboxSpec,
     payloads: Sequence[bytes],
     timeout: float,
     callbacks: _Callbacks,
 ) -> InvokeResult:
+    """The invoke loop, in this process: one warm sandbox, replaced when it dies."""
     import time
     import uuid
-
-    from ramparts_cli._runtime_api import PendingInvocation
 
     result = InvokeResult()
 
@@ -639,130 +764,24 @@ def _run_local(
         if callbacks.on_response is not None:
             callbacks.on_response(response)
 
-    def init_failed(sandbox: _Sandbox, request_id: str) -> Response:
-        posted = sandbox.server.init_error
-        if posted is not None:
-            ok, payload = _decode_json(posted.body)
-            if not ok or not isinstance(payload, dict):
-                payload = {"errorMessage": payload, "errorType": posted.error_type or "Unknown"}
-            if not payload.get("requestId"):
-                payload["requestId"] = request_id
-            import json
-
-            response = Response(request_id, False, payload, json.dumps(payload).encode())
-        elif sandbox.returncode is not None:
-            response = _error_response(
-                request_id,
-                "Runtime.ExitError",
-                f"RequestId: {request_id} Error: Runtime exited with error: "
-                f"{_exit_description(sandbox.returncode)}",
-            )
-        else:
-            response = _error_response(
-                request_id,
-                "Sandbox.Timedout",
-                f"RequestId: {request_id} Error: Init timed out after {INIT_TIMEOUT_S:.2f} seconds",
-            )
-        if result.init_error is None:
-            result.init_error = dict(response.payload)
-        return response
-
     sandbox: _Sandbox | None = None
     try:
         for payload in payloads:
             request_id = str(uuid.uuid4())
-            init_duration: float | None = None
             # Lambda hands an invocation only to a runtime that asked for one; a runtime that
             # died after its last answer (or never asks again) is replaced by a cold sandbox.
             if sandbox is not None and not sandbox.wait_ready(time.monotonic() + INIT_TIMEOUT_S):
                 sandbox.close()
                 sandbox = None
             if sandbox is None:
-                sandbox = _Sandbox(spec, on_log)
-                try:
-                    sandbox.start()
-                except OSError as exc:
-                    response = _error_response(
-                        request_id,
-                        "Runtime.InvalidEntrypoint",
-                        f"RequestId: {request_id} Error: fork/exec {spec.argv[0]}: "
-                        f"{(exc.strerror or str(exc)).lower()}",
-                    )
-                    result.init_error = result.init_error or dict(response.payload)
-                    record(response)
-                    sandbox.close()
-                    sandbox = None
+                sandbox, failure = _cold_start(spec, on_log, request_id)
+                if failure is not None:
+                    if result.init_error is None:
+                        result.init_error = dict(failure.payload)
+                    record(failure)
                     continue
-                ready = sandbox.wait_ready(time.monotonic() + INIT_TIMEOUT_S)
-                if not ready or sandbox.server.init_error is not None:
-                    sandbox.kill()
-                    record(init_failed(sandbox, request_id))
-                    sandbox.close()
-                    sandbox = None
-                    continue
-                init_duration = (time.monotonic() - sandbox.started_at) * 1000
-
-            platform(f"START RequestId: {request_id} Version: $LATEST")
-            started = time.monotonic()
-            sandbox.server.push(
-                PendingInvocation(
-                    request_id=request_id,
-                    payload=payload,
-                    deadline_ms=int((time.time() + timeout) * 1000),
-                    function_arn=spec.function_arn,
-                    trace_id=_trace_id(),
-                )
-            )
-            answered = sandbox.wait_outcome(request_id, started + timeout)
-            duration = (time.monotonic() - started) * 1000
-            outcome = sandbox.server.outcome(request_id)
-            if answered and outcome is not None:
-                decoded, body = _decode_json(outcome.body)
-                if outcome.kind == "response":
-                    response = Response(request_id, True, body, outcome.body)
-                else:
-                    if not decoded or not isinstance(body, dict):
-                        body = {
-                            "errorMessage": body,
-                            "errorType": outcome.error_type or "Unknown",
-                        }
-                    response = Response(request_id, False, body, outcome.body)
-            elif sandbox.returncode is not None:
-                response = _error_response(
-                    request_id,
-                    "Runtime.ExitError",
-                    f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"{_exit_description(sandbox.returncode)}",
-                )
-            else:
-                sandbox.kill()
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-                platform(f"{stamp}Z {request_id} Task timed out after {timeout:.2f} seconds")
-                response = _error_response(
-                    request_id,
-                    "Sandbox.Timedout",
-                    f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
-                )
-            memory = sandbox.max_memory_mb() if sandbox.alive else None
-            response = Response(
-                response.request_id,
-                response.ok,
-                response.payload,
-                response.raw,
-                duration_ms=round(duration, 2),
-                init_duration_ms=None if init_duration is None else round(init_duration, 2),
-            )
-            platform(f"END RequestId: {request_id}")
-            report = (
-                f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-                f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {spec.memory_mb} MB"
-            )
-            if memory is not None:
-                report += f"\tMax Memory Used: {memory} MB"
-            if init_duration is not None:
-                report += f"\tInit Duration: {init_duration:.2f} ms"
-            platform(report)
-            record(response)
+            assert sandbox is not None
+            record(_invoke_once(sandbox, spec, request_id, payload, timeout, platform))
     finally:
         if sandbox is not None:
             sandbox.close()
