@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 
-def install(*, mode: str | None = None, policy: str | None = None,
-            attach: str = "install") -> Sensor:
+def install(
+    *, mode: str | None = None, policy: str | None = None, attach: str = "install"
+) -> Sensor:
     """Install the sensor process-wide (idempotent: a second call returns the same sensor).
 
     ``mode`` and ``policy`` (a path or inline JSON) override ``RAMPARTS_MODE`` and

@@ -72,8 +72,8 @@ class PathGlobs:
         exact: set[str] = set()
         prefixes: list[str] = []
         general: list[list[str]] = []
-        for pat in self.patterns:
-            pat = pat.rstrip("/") if pat != "/" else pat
+        for raw in self.patterns:
+            pat = raw.rstrip("/") if raw != "/" else raw
             if not _has_wild(pat):
                 exact.add(pat)
             elif pat.endswith("/**") and not _has_wild(pat[:-3]):

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+_enc_str: Any
+_make_scanner: Any
 try:
-    from _json import encode_basestring_ascii as _enc_str
-    from _json import make_scanner as _make_scanner
+    import _json
+
+    _enc_str = _json.encode_basestring_ascii
+    _make_scanner = _json.make_scanner
 except ImportError:  # pragma: no cover - every CPython build has _json
     _enc_str = None
     _make_scanner = None
@@ -27,7 +31,7 @@ def _py_enc_str(s: str) -> str:
 def _encode(obj: Any, out: list[str]) -> None:
     t = type(obj)
     if t is str:
-        out.append(_enc_str(obj) if _enc_str else _py_enc_str(obj))
+        out.append(_enc_str(obj) if _enc_str is not None else _py_enc_str(obj))
     elif obj is None:
         out.append("null")
     elif obj is True:
@@ -37,8 +41,7 @@ def _encode(obj: Any, out: list[str]) -> None:
     elif t is int:
         out.append(int.__repr__(obj))
     elif t is float:
-        out.append(float.__repr__(obj) if obj == obj and obj not in (float("inf"), float("-inf"))
-                   else "null")
+        out.append(float.__repr__(obj) if obj - obj == 0.0 else "null")  # finite (no math)
     elif t is dict:
         out.append("{")
         first = True

@@ -52,7 +52,7 @@ class Address:
 
 def _embedded_v4(packed: bytes) -> str | None:
     head = packed[:12]
-    if head == _MAPPED or head == _NAT64 or (head == bytes(12) and packed[12:] > b"\0\0\0\1"):
+    if head in (_MAPPED, _NAT64) or (head == bytes(12) and packed[12:] > b"\0\0\0\1"):
         return _socket.inet_ntop(AF_INET, packed[12:])
     return None
 
@@ -120,7 +120,9 @@ class Cidr:
         self.bits = n
         mask = ((1 << n) - 1) << (width - n)
         if addr.as_int() & ~mask & ((1 << width) - 1):
-            raise ValueError(f"{text!r} has host bits set; did you mean {_net_text(addr, mask)}/{n}?")
+            raise ValueError(
+                f"{text!r} has host bits set; did you mean {_net_text(addr, mask)}/{n}?"
+            )
         self.net = addr.as_int()
         self.text = text
 

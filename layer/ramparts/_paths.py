@@ -68,7 +68,15 @@ _WRITABLE_PREFIXES = tuple(d + "/" for d in WRITABLE_DIRS)
 
 # Writes that are always fine: the null device and the standard streams.
 HARMLESS_WRITES = frozenset(
-    {"/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/full", "/dev/urandom"}
+    {
+        "/dev/null",
+        "/dev/zero",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/tty",
+        "/dev/full",
+        "/dev/urandom",
+    }
 )
 
 DEFAULT_WRITE_ALLOW = ("/tmp/**",)
@@ -108,9 +116,7 @@ class Identities:
         for h in homes:
             for sub in (".ssh", ".aws", ".kube", ".docker"):
                 candidates.extend(_list(h + "/" + sub))
-        candidates.extend(
-            "/etc/ssh/" + n for n in _names("/etc/ssh") if n.endswith("_key")
-        )
+        candidates.extend("/etc/ssh/" + n for n in _names("/etc/ssh") if n.endswith("_key"))
         for root in ("/var/run/secrets", "/run/secrets"):
             candidates.extend(_walk(root, depth=4))
         for c in candidates:

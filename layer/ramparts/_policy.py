@@ -45,7 +45,10 @@ SECTION_KEYS = {
 
 # The built-in rules, the section whose mode governs each, and what it means.
 DEFAULT_RULES = {
-    "default.credential-endpoint": ("egress", "contact with an instance/container credential endpoint"),
+    "default.credential-endpoint": (
+        "egress",
+        "contact with an instance/container credential endpoint",
+    ),
     "default.runtime-api": ("egress", "user code talking to the Lambda Runtime API"),
     "default.raw-socket": ("egress", "a raw or packet socket"),
     "default.sensitive-read": ("files", "a read of a credential or secret file"),
@@ -142,7 +145,11 @@ class Policy:
         return self.dns is not None or self.egress is not None
 
     def native_allows(self, library: str) -> bool:
-        if self.native_paths is not None and library.startswith("/") and self.native_paths.match(library):
+        if (
+            self.native_paths is not None
+            and library.startswith("/")
+            and self.native_paths.match(library)
+        ):
             return True
         base = library.rsplit("/", 1)[-1]
         return any(_wild(p, base) for p in self.native_names)
@@ -274,8 +281,10 @@ def build(data: Any, source: str = "policy") -> Policy:
         raise PolicyError(["the policy must be a mapping (YAML keys or a JSON object)"], source)
     for key in data:
         if key not in TOP_KEYS:
-            errors.append(f"{key}: unknown key{_suggest(str(key), TOP_KEYS)}; "
-                          f"known keys: {', '.join(TOP_KEYS)}")
+            errors.append(
+                f"{key}: unknown key{_suggest(str(key), TOP_KEYS)}; "
+                f"known keys: {', '.join(TOP_KEYS)}"
+            )
     version = data.get("version", 1)
     if version != 1:
         errors.append(f"version: {version!r} is not supported; this sensor reads version 1")
@@ -326,9 +335,14 @@ def build(data: Any, source: str = "policy") -> Policy:
                 if kind == "host" or (kind == "path"):
                     why = validate(it, kind)
                     if why:
-                        errors.append(f"{where}: {it!r}: {why}" + (
-                            "; name the program by its absolute path, e.g. /usr/bin/git"
-                            if kind == "path" and not it.startswith("/") else ""))
+                        errors.append(
+                            f"{where}: {it!r}: {why}"
+                            + (
+                                "; name the program by its absolute path, e.g. /usr/bin/git"
+                                if kind == "path" and not it.startswith("/")
+                                else ""
+                            )
+                        )
                 elif kind == "any" and it.startswith("/"):
                     why = validate(it, "path")
                     if why:
@@ -336,8 +350,10 @@ def build(data: Any, source: str = "policy") -> Policy:
                 elif kind == "aws":
                     svc, sep, op = it.partition(":")
                     if not sep or not svc or not op:
-                        errors.append(f"{where}: {it!r}: expected 'service:Operation', "
-                                      "e.g. s3:GetObject or dynamodb:*")
+                        errors.append(
+                            f"{where}: {it!r}: expected 'service:Operation', "
+                            "e.g. s3:GetObject or dynamodb:*"
+                        )
             if name == "dns":
                 p.dns = HostGlobs(items)
             elif name == "process":
@@ -369,8 +385,10 @@ def build(data: Any, source: str = "policy") -> Policy:
             dis = _str_list(defaults, "disable", "defaults", errors) or []
             for i, rid in enumerate(dis):
                 if rid not in DEFAULT_RULES:
-                    errors.append(f"defaults.disable[{i}]: {rid!r} is not a built-in rule"
-                                  f"{_suggest(rid, tuple(DEFAULT_RULES))}")
+                    errors.append(
+                        f"defaults.disable[{i}]: {rid!r} is not a built-in rule"
+                        f"{_suggest(rid, tuple(DEFAULT_RULES))}"
+                    )
             p.disabled = frozenset(dis)
     if errors:
         raise PolicyError(errors, source)
@@ -387,7 +405,8 @@ def parse_text(text: str, source: str) -> Any:
             return loads(stripped)
         except ValueError as exc:
             raise PolicyError([f"invalid JSON: {exc}"], source) from None
-    from ramparts._yaml import YAMLError, loads as yaml_loads
+    from ramparts._yaml import YAMLError
+    from ramparts._yaml import loads as yaml_loads
 
     try:
         return yaml_loads(text)
@@ -397,7 +416,7 @@ def parse_text(text: str, source: str) -> Any:
 
 def load_file(path: str) -> Policy:
     try:
-        with open(path, encoding="utf-8") as fh:  # noqa: PTH123
+        with open(path, encoding="utf-8") as fh:
             text = fh.read(1 << 20)
     except OSError as exc:
         raise PolicyError([f"cannot read the policy file: {exc.strerror or exc}"], path) from None

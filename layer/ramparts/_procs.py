@@ -12,13 +12,56 @@ import sys
 from ramparts._paths import in_writable_dir, resolve
 
 SHELLS = frozenset(
-    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "ash", "rbash", "busybox",
-     "pwsh", "yash", "elvish"}
+    {
+        "sh",
+        "bash",
+        "dash",
+        "zsh",
+        "ksh",
+        "mksh",
+        "csh",
+        "tcsh",
+        "fish",
+        "ash",
+        "rbash",
+        "busybox",
+        "pwsh",
+        "yash",
+        "elvish",
+    }
 )
 NETWORK_TOOLS = frozenset(
-    {"curl", "wget", "nc", "ncat", "netcat", "nc.openbsd", "nc.traditional", "socat", "telnet",
-     "ssh", "scp", "sftp", "ftp", "tftp", "nmap", "dig", "nslookup", "host", "openssl", "rsync",
-     "aria2c", "lynx", "w3m", "ping", "tcpdump", "sshpass", "proxychains", "chisel", "ngrok"}
+    {
+        "curl",
+        "wget",
+        "nc",
+        "ncat",
+        "netcat",
+        "nc.openbsd",
+        "nc.traditional",
+        "socat",
+        "telnet",
+        "ssh",
+        "scp",
+        "sftp",
+        "ftp",
+        "tftp",
+        "nmap",
+        "dig",
+        "nslookup",
+        "host",
+        "openssl",
+        "rsync",
+        "aria2c",
+        "lynx",
+        "w3m",
+        "ping",
+        "tcpdump",
+        "sshpass",
+        "proxychains",
+        "chisel",
+        "ngrok",
+    }
 )
 # Interpreters and the flags with which they run code given on the command line.
 INTERPRETERS = {
@@ -36,9 +79,32 @@ INTERPRETERS = {
 }
 # Programs that run another program named by a later argument.
 LAUNCHERS = frozenset(
-    {"env", "nohup", "timeout", "nice", "ionice", "stdbuf", "setsid", "sudo", "doas", "xargs",
-     "chroot", "unbuffer", "time", "strace", "ltrace", "flock", "chrt", "taskset", "unshare",
-     "nsenter", "script", "exec", "command", "builtin"}
+    {
+        "env",
+        "nohup",
+        "timeout",
+        "nice",
+        "ionice",
+        "stdbuf",
+        "setsid",
+        "sudo",
+        "doas",
+        "xargs",
+        "chroot",
+        "unbuffer",
+        "time",
+        "strace",
+        "ltrace",
+        "flock",
+        "chrt",
+        "taskset",
+        "unshare",
+        "nsenter",
+        "script",
+        "exec",
+        "command",
+        "builtin",
+    }
 )
 
 # multiprocessing starts helpers with "python -c" in these exact shapes.
@@ -146,8 +212,29 @@ def _launched(argv: list[str]) -> int | None:
             break
         if a.startswith("-"):
             # options that take a value
-            if a in {"-u", "-n", "-c", "-k", "-s", "-C", "-g", "-p", "-t", "-S", "-o", "-e", "-i",
-                     "--signal", "--kill-after", "--user", "--chdir", "-I", "-L", "-P", "-d"}:
+            if a in {
+                "-u",
+                "-n",
+                "-c",
+                "-k",
+                "-s",
+                "-C",
+                "-g",
+                "-p",
+                "-t",
+                "-S",
+                "-o",
+                "-e",
+                "-i",
+                "--signal",
+                "--kill-after",
+                "--user",
+                "--chdir",
+                "-I",
+                "-L",
+                "-P",
+                "-d",
+            }:
                 i += 1
             i += 1
             continue
@@ -157,8 +244,9 @@ def _launched(argv: list[str]) -> int | None:
         if name == "timeout" and (a[:1].isdigit()):
             i += 1
             continue
-        if name in {"nice", "ionice", "chrt", "taskset", "flock"} and (a[:1].isdigit() or "/" in a
-                                                                       and name == "flock"):
+        if name in {"nice", "ionice", "chrt", "taskset", "flock"} and (
+            a[:1].isdigit() or ("/" in a and name == "flock")
+        ):
             i += 1
             continue
         if name == "chroot" and i == 1:

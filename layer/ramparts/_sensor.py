@@ -22,7 +22,7 @@ from typing import Any
 from ramparts import _net, _paths, _procs
 from ramparts._errors import RampartsBlocked
 from ramparts._jsonl import dumps
-from ramparts._policy import DEFAULT_RULES, MODES, POLICY_RULES, Policy, PolicyError
+from ramparts._policy import DEFAULT_RULES, MODES, Policy, PolicyError
 
 SCHEMA_VERSION = 1
 
@@ -34,10 +34,38 @@ _SOCK_TYPE_MASK = 0xF
 _MAX_STR = 1024
 _MAX_ARGV = 32
 _DANGEROUS_SYMBOLS = frozenset(
-    {"system", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve",
-     "fork", "vfork", "clone", "clone3", "posix_spawn", "posix_spawnp", "popen", "connect",
-     "socket", "sendto", "sendmsg", "dlopen", "mprotect", "ptrace", "syscall", "setuid",
-     "setresuid", "unshare", "setns", "process_vm_writev", "memfd_create"}
+    {
+        "system",
+        "execve",
+        "execv",
+        "execvp",
+        "execvpe",
+        "execl",
+        "execlp",
+        "execle",
+        "fexecve",
+        "fork",
+        "vfork",
+        "clone",
+        "clone3",
+        "posix_spawn",
+        "posix_spawnp",
+        "popen",
+        "connect",
+        "socket",
+        "sendto",
+        "sendmsg",
+        "dlopen",
+        "mprotect",
+        "ptrace",
+        "syscall",
+        "setuid",
+        "setresuid",
+        "unshare",
+        "setns",
+        "process_vm_writev",
+        "memfd_create",
+    }
 )
 _PRELOAD_VARS = frozenset({"LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH"})
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
@@ -78,9 +106,14 @@ def _stype(sock: Any) -> int:
 class Sensor:
     """Process-wide sensor state. Create through ``ramparts.install()``."""
 
-    def __init__(self, policy: Policy | None = None, mode: str | None = None,
-                 attach: str = "install", policy_source: str | None = None,
-                 environ: Any = None) -> None:
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        mode: str | None = None,
+        attach: str = "install",
+        policy_source: str | None = None,
+        environ: Any = None,
+    ) -> None:
         env = os.environ if environ is None else environ
         t0 = time.perf_counter()
         self.attach = attach
@@ -95,15 +128,17 @@ class Sensor:
         env_mode = mode if mode is not None else (env.get("RAMPARTS_MODE") or "").strip().lower()
         if env_mode and env_mode not in MODES:
             self.config_errors.append(
-                f"RAMPARTS_MODE={env_mode!r} is not one of {', '.join(MODES)}; using monitor")
+                f"RAMPARTS_MODE={env_mode!r} is not one of {', '.join(MODES)}; using monitor"
+            )
             env_mode = "monitor"
         if self.config_errors and env_mode == "enforce":
             env_mode = "monitor"  # a broken configuration never blocks
         self.env_mode = env_mode or None
         base = self.env_mode or (self.policy.mode if self.policy else None) or "monitor"
         self.mode = base
-        self.modes = {s: self._section_mode(s) for s in
-                      ("egress", "dns", "files", "process", "native", "aws")}
+        self.modes = {
+            s: self._section_mode(s) for s in ("egress", "dns", "files", "process", "native", "aws")
+        }
         self.max_alerts = _int_env(env, "RAMPARTS_MAX_ALERTS", 100)
         self._tls = _TLS()
         self._lock = _thread.allocate_lock()
@@ -188,32 +223,43 @@ class Sensor:
             os.register_at_fork(after_in_child=self._after_fork)
         self.install_ms = (time.perf_counter() - self._t0) * 1000
         if self.config_errors:
-            self._emit({
-                "kind": "sensor.policy_error",
-                "errors": [_trunc(e, 400) for e in self.config_errors[:50]],
-                "source": self.policy_source,
-                "fallback": "monitor with built-in defaults",
-            })
+            self._emit(
+                {
+                    "kind": "sensor.policy_error",
+                    "errors": [_trunc(e, 400) for e in self.config_errors[:50]],
+                    "source": self.policy_source,
+                    "fallback": "monitor with built-in defaults",
+                }
+            )
             try:
-                os.write(2, ("ramparts: policy rejected ({}); running in monitor mode with the "
-                             "built-in defaults: {}\n").format(
-                                 self.policy_source or "configuration",
-                                 "; ".join(self.config_errors[:10])).encode())
+                os.write(
+                    2,
+                    (
+                        "ramparts: policy rejected ({}); running in monitor mode with the "
+                        "built-in defaults: {}\n"
+                    )
+                    .format(
+                        self.policy_source or "configuration", "; ".join(self.config_errors[:10])
+                    )
+                    .encode(),
+                )
             except OSError:
                 pass
         from ramparts import __version__
 
-        self._emit({
-            "kind": "sensor.start",
-            "version": __version__,
-            "mode": self.mode,
-            "modes": self.modes,
-            "attach": self.attach,
-            "policy": self.policy_source if self.policy else None,
-            "policy_rules": self.policy.rule_count if self.policy else 0,
-            "python": "{}.{}.{}".format(*sys.version_info[:3]),
-            "install_ms": round(self.install_ms, 3),
-        })
+        self._emit(
+            {
+                "kind": "sensor.start",
+                "version": __version__,
+                "mode": self.mode,
+                "modes": self.modes,
+                "attach": self.attach,
+                "policy": self.policy_source if self.policy else None,
+                "policy_rules": self.policy.rule_count if self.policy else 0,
+                "python": "{}.{}.{}".format(*sys.version_info[:3]),
+                "install_ms": round(self.install_ms, 3),
+            }
+        )
 
     def uninstall(self) -> None:
         """Switch the hook off (it cannot be removed) and restore every wrapper."""
@@ -303,8 +349,9 @@ class Sensor:
             try:
                 import _posixsubprocess
 
-                self._wrap(_posixsubprocess, "fork_exec", _wrap_fork_exec(self,
-                                                                         _posixsubprocess.fork_exec))
+                self._wrap(
+                    _posixsubprocess, "fork_exec", _wrap_fork_exec(self, _posixsubprocess.fork_exec)
+                )
             except ImportError:
                 pass
         targets: dict[str, Callable[[Any], None]] = {}
@@ -350,8 +397,9 @@ class Sensor:
     def _patch_socket(self, module: Any) -> None:
         self._wrap(module, "getaddrinfo", _wrap_getaddrinfo(self, module.getaddrinfo))
         self._wrap(module, "gethostbyname", _wrap_gethostbyname(self, module.gethostbyname))
-        self._wrap(module, "gethostbyname_ex", _wrap_gethostbyname_ex(self,
-                                                                      module.gethostbyname_ex))
+        self._wrap(
+            module, "gethostbyname_ex", _wrap_gethostbyname_ex(self, module.gethostbyname_ex)
+        )
 
     def _patch_botocore(self, module: Any) -> None:
         cls = module.BaseClient
@@ -429,12 +477,23 @@ class Sensor:
         mode = self.modes.get(section, self.mode)
         return "block" if mode == "enforce" else "alert"
 
-    def report(self, kind: str, section: str, rule: str | None, target: str,
-               fields: dict[str, Any], key: tuple[Any, ...] | None = None,
-               extra_rules: list[str] | None = None) -> str:
+    def report(
+        self,
+        kind: str,
+        section: str,
+        rule: str | None,
+        target: str,
+        fields: dict[str, Any],
+        key: tuple[Any, ...] | None = None,
+        extra_rules: list[str] | None = None,
+    ) -> str:
         """Count or print one event; raise RampartsBlocked when enforce mode blocks it."""
-        if rule is not None and rule in DEFAULT_RULES and self.policy is not None \
-                and rule in self.policy.disabled:
+        if (
+            rule is not None
+            and rule in DEFAULT_RULES
+            and self.policy is not None
+            and rule in self.policy.disabled
+        ):
             rule = None
         verdict = self._verdict(section, rule)
         self._count(kind, verdict)
@@ -451,8 +510,12 @@ class Sensor:
             self._seen.add(k)
             if verdict != "allow":
                 self.alert_lines += 1
-            rec: dict[str, Any] = {"kind": kind, "verdict": verdict, "rule": rule,
-                                   "mode": self.modes.get(section, self.mode)}
+            rec: dict[str, Any] = {
+                "kind": kind,
+                "verdict": verdict,
+                "rule": rule,
+                "mode": self.modes.get(section, self.mode),
+            }
             if extra_rules:
                 rec["matched"] = extra_rules
             rec.update(fields)
@@ -474,8 +537,13 @@ class Sensor:
             self.repeats += 1
             return
         self._seen.add(k)
-        rec: dict[str, Any] = {"kind": "sensor.tamper", "verdict": "alert", "rule": rule,
-                               "mode": self.mode, "detail": detail}
+        rec: dict[str, Any] = {
+            "kind": "sensor.tamper",
+            "verdict": "alert",
+            "rule": rule,
+            "mode": self.mode,
+            "detail": detail,
+        }
         if fields:
             rec.update(fields)
         rec["location"], rec["stack"] = self._where()
@@ -488,8 +556,13 @@ class Sensor:
             return
         self._errors_seen.add(key)
         try:
-            self._emit({"kind": "sensor.error", "where": where,
-                        "error": _trunc(f"{type(exc).__name__}: {exc}", 300)})
+            self._emit(
+                {
+                    "kind": "sensor.error",
+                    "where": where,
+                    "error": _trunc(f"{type(exc).__name__}: {exc}", 300),
+                }
+            )
         except Exception:
             pass
 
@@ -508,7 +581,7 @@ class Sensor:
                     if n.endswith((".dist-info", ".egg-info")):
                         top = root + "/" + n + "/top_level.txt"
                         try:
-                            with open(top, encoding="utf-8") as fh:  # noqa: PTH123
+                            with open(top, encoding="utf-8") as fh:
                                 mods = fh.read(4096).split()
                         except OSError:
                             mods = [n.split("-", 1)[0]]
@@ -620,8 +693,9 @@ class Sensor:
         for owner, name, _orig in self._patches:
             current = getattr(owner, name, None)
             if getattr(current, "__ramparts_wrapped__", None) is None:
-                self.tamper("tamper.unwrapped",
-                            f"{getattr(owner, '__name__', owner)}.{name} was replaced")
+                self.tamper(
+                    "tamper.unwrapped", f"{getattr(owner, '__name__', owner)}.{name} was replaced"
+                )
         if self._fd >= 0 and self._fd_id is not None:
             try:
                 st = os.fstat(self._fd)
@@ -636,9 +710,13 @@ class Sensor:
     def _on_socket_new(self, args: tuple[Any, ...]) -> None:
         _sock, family, stype, _proto = args
         if (int(stype) & _SOCK_TYPE_MASK) == _SOCK_RAW or family == _AF_PACKET:
-            self.report("network.connect", "egress", "default.raw-socket",
-                        f"raw socket (family {family})",
-                        {"op": "socket", "family": int(family), "socket_type": int(stype)})
+            self.report(
+                "network.connect",
+                "egress",
+                "default.raw-socket",
+                f"raw socket (family {family})",
+                {"op": "socket", "family": int(family), "socket_type": int(stype)},
+            )
 
     def _on_connect(self, args: tuple[Any, ...]) -> None:
         self._judge_inet(args[0], args[1], "connect")
@@ -676,9 +754,14 @@ class Sensor:
                 return  # the connect itself will fail to resolve
         for a, name in targets:
             rule = self._egress_rule(a, name, port)
-            fields: dict[str, Any] = {"host": name, "ip": a.text, "port": port, "proto": proto,
-                                      "family": "ipv4" if a.family == _net.AF_INET else "ipv6",
-                                      "op": op}
+            fields: dict[str, Any] = {
+                "host": name,
+                "ip": a.text,
+                "port": port,
+                "proto": proto,
+                "family": "ipv4" if a.family == _net.AF_INET else "ipv6",
+                "op": op,
+            }
             if rule in ("default.credential-endpoint",):
                 fields["endpoint"] = _net.credential_endpoint(a) or "container credentials"
             if name and name.endswith(_AWS_SUFFIXES):
@@ -703,9 +786,9 @@ class Sensor:
         return out
 
     def _egress_rule(self, a: _net.Address, name: str | None, port: int) -> str | None:
-        if self._runtime_api is not None and (a.text, port) == self._runtime_api \
-                or (a.v4 is not None and self._runtime_api is not None
-                    and (a.v4, port) == self._runtime_api):
+        if (self._runtime_api is not None and (a.text, port) == self._runtime_api) or (
+            a.v4 is not None and self._runtime_api is not None and (a.v4, port) == self._runtime_api
+        ):
             if self._caller_in("/awslambdaric/", "/var/runtime/", "ramparts_cli/_bootstrap"):
                 return None
             return "default.runtime-api"
@@ -730,7 +813,11 @@ class Sensor:
         p = self.policy
         if p is not None and p.egress is not None:
             for e in p.egress:
-                if e.cidr is not None and e.cidr.contains(a) and (e.ports is None or port in e.ports):
+                if (
+                    e.cidr is not None
+                    and e.cidr.contains(a)
+                    and (e.ports is None or port in e.ports)
+                ):
                     return True
         return False
 
@@ -797,8 +884,9 @@ class Sensor:
             self._judge_read(path, dir_fd)
             return
         existing = "append" if flags & os.O_APPEND else "write"
-        self._judge_write(path, "create" if flags & os.O_CREAT else existing, dir_fd,
-                          existing_op=existing)
+        self._judge_write(
+            path, "create" if flags & os.O_CREAT else existing, dir_fd, existing_op=existing
+        )
 
     def _judge_read(self, path: str, dir_fd: int | None) -> None:
         ap = _paths.absolute(path, dir_fd if dir_fd is not None and dir_fd >= 0 else None)
@@ -815,10 +903,7 @@ class Sensor:
         if not _paths.sensitive_read(real, ident, ids):
             return
         p = self.policy
-        if p is not None and p.read.match(real):
-            rule = None
-        else:
-            rule = "default.sensitive-read"
+        rule = None if p is not None and p.read.match(real) else "default.sensitive-read"
         fields: dict[str, Any] = {"path": real, "op": "read"}
         if path != real:
             fields["requested"] = _trunc(path)
@@ -836,18 +921,29 @@ class Sensor:
         return "default.write-outside-tmp"
 
     def _harmless(self, ap: str, real: str) -> bool:
-        return (ap in _paths.HARMLESS_WRITES or real in _paths.HARMLESS_WRITES
-                or _paths.is_pseudo(real) or real.startswith("/dev/pts/"))
+        return (
+            ap in _paths.HARMLESS_WRITES
+            or real in _paths.HARMLESS_WRITES
+            or _paths.is_pseudo(real)
+            or real.startswith("/dev/pts/")
+        )
 
-    def _judge_write(self, path: str, op: str, dir_fd: int | None,
-                     extra: dict[str, Any] | None = None, existing_op: str = "write") -> None:
+    def _judge_write(
+        self,
+        path: str,
+        op: str,
+        dir_fd: int | None,
+        extra: dict[str, Any] | None = None,
+        existing_op: str = "write",
+    ) -> None:
         ap = _paths.absolute(path, dir_fd if dir_fd is not None and dir_fd >= 0 else None)
         real = _paths.resolve(ap)
         if self._harmless(ap, real):
             self._count("file.write", "allow")
             return
         if ("/__pycache__/" in real or real.endswith("/__pycache__")) and self._caller_in(
-                "importlib._bootstrap_external"):
+            "importlib._bootstrap_external"
+        ):
             return  # the interpreter caching bytecode, not the function writing
         if op == "create" and os.path.lexists(real):
             op = existing_op
@@ -874,14 +970,23 @@ class Sensor:
         src, dst = self._path_arg(args[0]), self._path_arg(args[1])
         if src is None or dst is None:
             return
-        src_real = _paths.resolve(_paths.absolute(src, self._dir_fd(args[2]) if len(args) > 2
-                                                  else None))
+        src_real = _paths.resolve(
+            _paths.absolute(src, self._dir_fd(args[2]) if len(args) > 2 else None)
+        )
         src_rule = self._write_rule(src_real)
         if src_rule is not None and not self._harmless(src, src_real):
-            self._judge_write(src, "rename-from", self._dir_fd(args[2]) if len(args) > 2 else None,
-                              {"destination": _trunc(dst)})
-        self._judge_write(dst, "rename", self._dir_fd(args[3]) if len(args) > 3 else None,
-                          {"source": _trunc(src_real)})
+            self._judge_write(
+                src,
+                "rename-from",
+                self._dir_fd(args[2]) if len(args) > 2 else None,
+                {"destination": _trunc(dst)},
+            )
+        self._judge_write(
+            dst,
+            "rename",
+            self._dir_fd(args[3]) if len(args) > 3 else None,
+            {"source": _trunc(src_real)},
+        )
 
     def _on_remove(self, args: tuple[Any, ...]) -> None:
         p = self._path_arg(args[0])
@@ -892,14 +997,22 @@ class Sensor:
         p = self._path_arg(args[0])
         if p is not None:
             mode = args[1] if isinstance(args[1], int) else None
-            self._judge_write(p, "chmod", self._dir_fd(args[2]) if len(args) > 2 else None,
-                              {"file_mode": oct(mode) if mode is not None else None})
+            self._judge_write(
+                p,
+                "chmod",
+                self._dir_fd(args[2]) if len(args) > 2 else None,
+                {"file_mode": oct(mode) if mode is not None else None},
+            )
 
     def _on_chown(self, args: tuple[Any, ...]) -> None:
         p = self._path_arg(args[0])
         if p is not None:
-            self._judge_write(p, "chown", self._dir_fd(args[3]) if len(args) > 3 else None,
-                              {"uid": args[1], "gid": args[2]})
+            self._judge_write(
+                p,
+                "chown",
+                self._dir_fd(args[3]) if len(args) > 3 else None,
+                {"uid": args[1], "gid": args[2]},
+            )
 
     def _on_mkdir(self, args: tuple[Any, ...]) -> None:
         p = self._path_arg(args[0])
@@ -909,8 +1022,12 @@ class Sensor:
     def _on_symlink(self, args: tuple[Any, ...]) -> None:
         target, link = self._path_arg(args[0]), self._path_arg(args[1])
         if link is not None:
-            self._judge_write(link, "symlink", self._dir_fd(args[2]) if len(args) > 2 else None,
-                              {"link_target": _trunc(target or "")})
+            self._judge_write(
+                link,
+                "symlink",
+                self._dir_fd(args[2]) if len(args) > 2 else None,
+                {"link_target": _trunc(target or "")},
+            )
 
     def _on_link(self, args: tuple[Any, ...]) -> None:
         src, dst = self._path_arg(args[0]), self._path_arg(args[1])
@@ -921,12 +1038,20 @@ class Sensor:
         ident = _paths.stat_id(src_abs)
         if _paths.sensitive_read(src_real, ident, self._ids) or _paths.sensitive_write(src_real):
             # a hard link to a sensitive file hides it under another name
-            self.report("file.write", "files", "default.sensitive-write",
-                        f"link {src_real}", {"path": src_real, "op": "link",
-                                             "destination": _trunc(dst)})
+            self.report(
+                "file.write",
+                "files",
+                "default.sensitive-write",
+                f"link {src_real}",
+                {"path": src_real, "op": "link", "destination": _trunc(dst)},
+            )
             return
-        self._judge_write(dst, "link", self._dir_fd(args[3]) if len(args) > 3 else None,
-                          {"source": _trunc(src_real)})
+        self._judge_write(
+            dst,
+            "link",
+            self._dir_fd(args[3]) if len(args) > 3 else None,
+            {"source": _trunc(src_real)},
+        )
 
     def _on_truncate(self, args: tuple[Any, ...]) -> None:
         p = self._path_arg(args[0])
@@ -967,8 +1092,11 @@ class Sensor:
             return
         rules: list[str] = []
         pol = self.policy
-        allowed_all = pol is not None and pol.process is not None and all(
-            pol.process.match(pr.real) or pol.process.match(pr.path) for pr in progs)
+        allowed_all = (
+            pol is not None
+            and pol.process is not None
+            and all(pol.process.match(pr.real) or pol.process.match(pr.path) for pr in progs)
+        )
         if not allowed_all:
             for pr in progs:
                 if pr.writable():
@@ -1000,9 +1128,15 @@ class Sensor:
             fields["env"] = sorted(env_keys & _PRELOAD_VARS)
         target = " ".join(argv)[:200] or first.real
         try:
-            self.report("process.spawn", "process", rule, target, fields,
-                        key=(first.real, tuple(argv[:4])),
-                        extra_rules=rules[1:] if len(rules) > 1 else None)
+            self.report(
+                "process.spawn",
+                "process",
+                rule,
+                target,
+                fields,
+                key=(first.real, tuple(argv[:4])),
+                extra_rules=rules[1:] if len(rules) > 1 else None,
+            )
         except RampartsBlocked:
             if os.getpid() != self.pid and op in ("exec", "posix_spawn"):
                 # a forked copy of the sandbox must not go on running the function's code
@@ -1012,8 +1146,11 @@ class Sensor:
     def _on_popen(self, args: tuple[Any, ...]) -> None:
         executable, argv, _cwd, env = args
         self._judge_spawn(executable, argv, env, "popen")
-        exe = executable if executable is not None else (
-            argv[0] if isinstance(argv, (list, tuple)) and argv else argv)
+        exe = (
+            executable
+            if executable is not None
+            else (argv[0] if isinstance(argv, (list, tuple)) and argv else argv)
+        )
         self._tls.popen = (_procs.as_text(exe),) if exe is not None else None
 
     def _on_system(self, args: tuple[Any, ...]) -> None:
@@ -1033,8 +1170,13 @@ class Sensor:
     def _on_putenv(self, args: tuple[Any, ...]) -> None:
         key = _procs.as_text(args[0])
         if key in _PRELOAD_VARS:
-            self.report("process.env", "process", "default.preload", f"{key}=",
-                        {"variable": key, "value": _trunc(_procs.as_text(args[1]), 256)})
+            self.report(
+                "process.env",
+                "process",
+                "default.preload",
+                f"{key}=",
+                {"variable": key, "value": _trunc(_procs.as_text(args[1]), 256)},
+            )
 
     def on_fork_exec(self, args: tuple[Any, ...]) -> None:
         """``_posixsubprocess.fork_exec`` called without going through subprocess.Popen."""
@@ -1062,18 +1204,31 @@ class Sensor:
             return
         real = _paths.resolve(filename)
         rule = "default.native-writable" if _paths.in_writable_dir(real) else None
-        self.report("native.load", "native", rule, real,
-                    {"library": real, "op": "import", "module": _procs.as_text(args[0])},
-                    key=(real, "import"))
+        self.report(
+            "native.load",
+            "native",
+            rule,
+            real,
+            {"library": real, "op": "import", "module": _procs.as_text(args[0])},
+            key=(real, "import"),
+        )
 
     def _on_dlopen(self, args: tuple[Any, ...]) -> None:
         name = args[0]
         if name is None:
             if self._ctypes_module_init():
                 return
-            self.report("native.load", "native", "default.native-libc", "dlopen(NULL)",
-                        {"library": None, "op": "dlopen",
-                         "detail": "the main program's symbols, libc included"})
+            self.report(
+                "native.load",
+                "native",
+                "default.native-libc",
+                "dlopen(NULL)",
+                {
+                    "library": None,
+                    "op": "dlopen",
+                    "detail": "the main program's symbols, libc included",
+                },
+            )
             return
         lib = _procs.as_text(name)
         real = _paths.resolve(lib) if "/" in lib else lib
@@ -1089,8 +1244,14 @@ class Sensor:
                 rule = None  # an explicit allow entry beats the built-in rules
             elif rule is None:
                 rule = "policy.native"
-        self.report("native.load", "native", rule, real, {"library": real, "op": "dlopen"},
-                    key=(real, "dlopen"))
+        self.report(
+            "native.load",
+            "native",
+            rule,
+            real,
+            {"library": real, "op": "dlopen"},
+            key=(real, "dlopen"),
+        )
 
     def _ctypes_module_init(self) -> bool:
         """``import ctypes`` itself does dlopen(NULL) for ``pythonapi``."""
@@ -1102,7 +1263,8 @@ class Sensor:
             if f is None:
                 return False
             if f.f_code.co_name == "<module>" and f.f_code.co_filename.endswith(
-                    ("ctypes/__init__.py",)):
+                ("ctypes/__init__.py",)
+            ):
                 return True
             f = f.f_back
         return False
@@ -1114,9 +1276,14 @@ class Sensor:
         lib = args[0]
         lib_name = getattr(lib, "_name", None)
         library = _procs.as_text(lib_name) if lib_name is not None else None
-        self.report("native.load", "native", "default.native-libc", f"{symbol}()",
-                    {"library": library, "op": "dlsym", "symbol": symbol},
-                    key=(library, symbol))
+        self.report(
+            "native.load",
+            "native",
+            "default.native-libc",
+            f"{symbol}()",
+            {"library": library, "op": "dlsym", "symbol": symbol},
+            key=(library, symbol),
+        )
 
     # -- AWS --------------------------------------------------------------------------------
     def on_aws_call(self, client: Any, operation: str) -> Any:
@@ -1128,8 +1295,9 @@ class Sensor:
             meta = client.meta
             sm = meta.service_model
             service = str(sm.service_name)
-            prefix = str(getattr(sm, "signing_name", None) or getattr(sm, "endpoint_prefix", "")
-                         or service)
+            prefix = str(
+                getattr(sm, "signing_name", None) or getattr(sm, "endpoint_prefix", "") or service
+            )
             region = meta.region_name
             endpoint = _host_of(getattr(meta, "endpoint_url", "") or "")
         except Exception as exc:
@@ -1139,14 +1307,27 @@ class Sensor:
             tls.busy = False
         p = self.policy
         rule = None
-        if p is not None and p.aws is not None and not p.aws_allows(
-                (service.lower(), prefix.lower()), operation):
+        if (
+            p is not None
+            and p.aws is not None
+            and not p.aws_allows((service.lower(), prefix.lower()), operation)
+        ):
             rule = "policy.aws"
         tls.busy = True
         try:
-            self.report("aws.call", "aws", rule, f"{prefix}:{operation}",
-                        {"service": service, "operation": operation, "region": region,
-                         "action": f"{prefix}:{operation}", "endpoint": endpoint})
+            self.report(
+                "aws.call",
+                "aws",
+                rule,
+                f"{prefix}:{operation}",
+                {
+                    "service": service,
+                    "operation": operation,
+                    "region": region,
+                    "action": f"{prefix}:{operation}",
+                    "endpoint": endpoint,
+                },
+            )
         except RampartsBlocked:
             raise
         except Exception as exc:
@@ -1164,14 +1345,19 @@ class Sensor:
             self.tamper("tamper.inspect", f"the sensor's {args[1]} was read")
 
     def _on_gc(self, args: tuple[Any, ...]) -> None:
-        self.tamper("tamper.gc", "gc.get_referrers/get_objects walks the heap (a route to the "
-                                 "sensor's state)")
+        self.tamper(
+            "tamper.gc",
+            "gc.get_referrers/get_objects walks the heap (a route to the sensor's state)",
+        )
 
 
 def _aws_host_ok(name: str, endpoint: str) -> bool:
     name = name.lower()
-    return (name == endpoint or name.endswith("." + endpoint.lstrip("."))
-            or name.endswith(_AWS_SUFFIXES))
+    return (
+        name == endpoint
+        or name.endswith("." + endpoint.lstrip("."))
+        or name.endswith(_AWS_SUFFIXES)
+    )
 
 
 def _host_of(url: str) -> str:
@@ -1237,7 +1423,7 @@ def _dispatch(event: str, args: tuple[Any, ...]) -> None:
 def _wrap_os_open(sensor: Sensor) -> Callable[..., int]:
     original = os.open
 
-    def open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:  # noqa: A001
+    def open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         if dir_fd is None:
             return original(path, flags, mode)
         tls = sensor._tls
@@ -1271,8 +1457,14 @@ def _wrap_fork_exec(sensor: Sensor, original: Callable[..., Any]) -> Callable[..
 
 
 def _wrap_getaddrinfo(sensor: Sensor, original: Callable[..., Any]) -> Callable[..., Any]:
-    def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0,  # noqa: A002
-                    proto: int = 0, flags: int = 0) -> Any:
+    def getaddrinfo(
+        host: Any,
+        port: Any,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> Any:
         result = original(host, port, family, type, proto, flags)
         try:
             sensor.record_resolution(host, [r[4][0] for r in result])

@@ -115,7 +115,9 @@ def _split_flow(body: str, lineno: int) -> list[str]:
             continue
         cur.append(ch)
     if quote or depth:
-        raise YAMLError("unterminated flow collection (keep [ ... ] and { ... } on one line)", lineno)
+        raise YAMLError(
+            "unterminated flow collection (keep [ ... ] and { ... } on one line)", lineno
+        )
     tail = "".join(cur)
     if tail.strip():
         parts.append(tail)

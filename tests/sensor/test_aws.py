@@ -65,7 +65,10 @@ def test_botocore_imported_before_the_sensor_is_still_watched():
         "import boto3, botocore.client\nimport ramparts\nSENSOR = ramparts.install()\n"
         + STUB
         + CALLS,
-        env={"RAMPARTS_MODE": "enforce", "RAMPARTS_POLICY": '{"aws": {"allow": ["dynamodb:GetItem"]}}'},
+        env={
+            "RAMPARTS_MODE": "enforce",
+            "RAMPARTS_POLICY": '{"aws": {"allow": ["dynamodb:GetItem"]}}',
+        },
         install=False,
     )
     assert r.results["delete"]["ramparts"] is True

@@ -75,8 +75,12 @@ attempt("connect", lambda: s.connect(({spelling!r}, 80)))
     [alert] = r.alerts("default.credential-endpoint")
     assert alert["verdict"] == "alert"
     assert alert["port"] == 80
-    assert alert["ip"] in ("169.254.169.254", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe",
-                           "fd00:ec2::254")
+    assert alert["ip"] in (
+        "169.254.169.254",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+        "fd00:ec2::254",
+    )
     assert alert["location"]["file"].endswith("case.py")
     # AND monitor mode did not block it: the namespace had no route
     assert r.results["connect"]["ok"] is False

@@ -16,17 +16,29 @@ ROUTES = [
     ("posix_spawnp", "os.waitpid(os.posix_spawnp('sh', ['sh', '-c', 'true'], os.environ), 0)"),
     ("spawnv", "os.spawnv(os.P_WAIT, '/bin/sh', ['sh', '-c', 'true'])"),
     ("spawnlp", "os.spawnlp(os.P_WAIT, 'sh', 'sh', '-c', 'true')"),
-    ("fork_exec", "pid = os.fork()\nif pid == 0:\n    os.execv('/bin/sh', ['sh', '-c', 'true'])\nos.waitpid(pid, 0)"),
+    (
+        "fork_exec",
+        "pid = os.fork()\nif pid == 0:\n    os.execv('/bin/sh', ['sh', '-c', 'true'])\nos.waitpid(pid, 0)",
+    ),
     ("pty", "import pty; pty.spawn(['/bin/sh', '-c', 'true'])"),
-    ("asyncio", "import asyncio\nasync def m():\n    p = await asyncio.create_subprocess_shell('true')\n    await p.wait()\nasyncio.run(m())"),
+    (
+        "asyncio",
+        "import asyncio\nasync def m():\n    p = await asyncio.create_subprocess_shell('true')\n    await p.wait()\nasyncio.run(m())",
+    ),
     ("env_launcher", "subprocess.run(['env', 'A=1', 'sh', '-c', 'true'])"),
     ("timeout_launcher", "subprocess.run(['timeout', '5', 'bash', '-c', 'true'])"),
-    ("posixsubprocess", "import _posixsubprocess, subprocess as sp\n"
-                        "args = [b'/bin/sh', b'-c', b'true']\n"
-                        "r, w = os.pipe()\n"
-                        "pid = _posixsubprocess.fork_exec(args, [b'/bin/sh'], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True, False, 0, None, None, None, -1, None, False)\n"
-                        "os.waitpid(pid, 0)"),
-    ("symlinked_sh", "os.symlink('/bin/sh', '/tmp/innocent'); subprocess.run(['/tmp/innocent', '-c', 'true'])"),
+    (
+        "posixsubprocess",
+        "import _posixsubprocess, subprocess as sp\n"
+        "args = [b'/bin/sh', b'-c', b'true']\n"
+        "r, w = os.pipe()\n"
+        "pid = _posixsubprocess.fork_exec(args, [b'/bin/sh'], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True, False, 0, None, None, None, -1, None, False)\n"
+        "os.waitpid(pid, 0)",
+    ),
+    (
+        "symlinked_sh",
+        "os.symlink('/bin/sh', '/tmp/innocent'); subprocess.run(['/tmp/innocent', '-c', 'true'])",
+    ),
     ("argv0_disguise", "subprocess.run(['not-a-shell', '-c', 'true'], executable='/bin/sh')"),
 ]
 
@@ -93,12 +105,19 @@ attempt("exists", lambda: os.path.exists("/tmp/ramparts-child"))
         ("subprocess.run(['wget', '-q', 'x'], executable='/bin/true')", "default.network-tool"),
         ("subprocess.run(['python3', '-c', 'import socket'])", "default.inline-code"),
         ("subprocess.run(['perl', '-e', '1'], executable='/bin/true')", "default.inline-code"),
-        ("shutil.copy('/bin/true', '/tmp/dropper'); os.chmod('/tmp/dropper', 0o755); "
-         "subprocess.run(['/tmp/dropper'])", "default.writable-exec"),
-        ("open('/dev/shm/x.py', 'w').write('pass'); subprocess.run([sys.executable, '/dev/shm/x.py'])",
-         "default.writable-exec"),
-        ("subprocess.run(['true'], env={'LD_PRELOAD': '/tmp/evil.so', 'PATH': '/usr/bin:/bin'})",
-         "default.preload"),
+        (
+            "shutil.copy('/bin/true', '/tmp/dropper'); os.chmod('/tmp/dropper', 0o755); "
+            "subprocess.run(['/tmp/dropper'])",
+            "default.writable-exec",
+        ),
+        (
+            "open('/dev/shm/x.py', 'w').write('pass'); subprocess.run([sys.executable, '/dev/shm/x.py'])",
+            "default.writable-exec",
+        ),
+        (
+            "subprocess.run(['true'], env={'LD_PRELOAD': '/tmp/evil.so', 'PATH': '/usr/bin:/bin'})",
+            "default.preload",
+        ),
     ],
 )
 def test_other_built_in_process_rules(code, rule):

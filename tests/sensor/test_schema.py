@@ -40,9 +40,19 @@ attempt("h", lambda: handler({}, None))
         tmpfs=("/srv",),
     )
     kinds = {e["kind"] for e in r.events}
-    assert kinds >= {"sensor.start", "sensor.policy_error", "network.connect", "network.dns",
-                     "file.read", "file.write", "process.spawn", "process.env", "native.load",
-                     "sensor.tamper", "invocation.summary"}, kinds
+    assert kinds >= {
+        "sensor.start",
+        "sensor.policy_error",
+        "network.connect",
+        "network.dns",
+        "file.read",
+        "file.write",
+        "process.spawn",
+        "process.env",
+        "native.load",
+        "sensor.tamper",
+        "invocation.summary",
+    }, kinds
     validator = jsonschema.Draft202012Validator(SCHEMA)
     for event in r.events:
         errors = sorted(validator.iter_errors(event), key=str)

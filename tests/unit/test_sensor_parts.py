@@ -7,7 +7,6 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ramparts import _glob, _jsonl, _net, _policy, _procs, _yaml
 
 
@@ -32,7 +31,9 @@ def test_ip_spellings_are_canonicalised(text, canonical, v4):
     assert addr is not None and addr.text == canonical and addr.v4 == v4
 
 
-@pytest.mark.parametrize("name", ["example.com", "cafe", "deadbeef.example", "", "1.2.3.4.5", "a::b::c"])
+@pytest.mark.parametrize(
+    "name", ["example.com", "cafe", "deadbeef.example", "", "1.2.3.4.5", "a::b::c"]
+)
 def test_names_are_not_ips(name):
     assert _net.parse_ip(name) is None
 
@@ -157,8 +158,14 @@ def test_yaml_parser_never_crashes(text):
 
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False, allow_infinity=False),
-        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=5), kids, max_size=4),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text()
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda kids: (
+            st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=5), kids, max_size=4)
+        ),
         max_leaves=20,
     )
 )
@@ -235,10 +242,22 @@ def test_launchers_are_seen_through(argv, expected_names):
 
 
 def test_multiprocessing_helpers_are_not_inline_code():
-    mp = _procs.Program("/usr/bin/python3", ["python3", "-c",
-                        "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)",
-                        "--multiprocessing-fork"])
+    mp = _procs.Program(
+        "/usr/bin/python3",
+        [
+            "python3",
+            "-c",
+            "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)",
+            "--multiprocessing-fork",
+        ],
+    )
     assert mp.inline_code() is None
-    fake = _procs.Program("/usr/bin/python3", ["python3", "-c",
-                          "from multiprocessing.spawn import spawn_main; spawn_main(__import__('os').system('sh'))"])
+    fake = _procs.Program(
+        "/usr/bin/python3",
+        [
+            "python3",
+            "-c",
+            "from multiprocessing.spawn import spawn_main; spawn_main(__import__('os').system('sh'))",
+        ],
+    )
     assert fake.inline_code() is not None
