@@ -158,6 +158,7 @@ class Sensor:
         self._finder: _PostImportFinder | None = None
         self._pending: dict[str, Callable[[Any], None]] = {}
         self._own_ids: set[int] = set()
+        self._handler_count = 0
         self.internal_errors = 0
         self._errors_seen: set[str] = set()
         # invocation state
@@ -215,10 +216,14 @@ class Sensor:
         self._install_patches()
         global _ACTIVE
         _ACTIVE = self
-        self._own_ids.add(id(_dispatch))
-        if not getattr(sys, "_ramparts_hooked", False):
-            sys.addaudithook(_dispatch)
-            sys._ramparts_hooked = True  # type: ignore[attr-defined]
+        # Each installed sensor gets its own hook, holding the sensor in a closure: the hook
+        # is reachable from Python only through the (audited) garbage collector API, so
+        # re-pointing a module global cannot silently switch it off.
+        hook = _make_hook(self)
+        self._own_ids.add(id(hook))
+        sys.addaudithook(hook)
+        sys._ramparts_hooked = True  # type: ignore[attr-defined]
+        self._handler_count = len(self._handlers)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
         self.install_ms = (time.perf_counter() - self._t0) * 1000
@@ -263,6 +268,8 @@ class Sensor:
 
     def uninstall(self) -> None:
         """Switch the hook off (it cannot be removed) and restore every wrapper."""
+        if self.installed and self._handlers:
+            self.tamper("tamper.uninstall", "the sensor was uninstalled; nothing is watched now")
         self._handlers.clear()
         for owner, name, original in reversed(self._patches):
             try:
@@ -335,6 +342,8 @@ class Sensor:
             h["ctypes.dlsym"] = self._on_dlsym
             h["ctypes.dlsym/handle"] = self._on_dlsym
         h["sys.addaudithook"] = self._on_addaudithook
+        h["object.__setattr__"] = self._on_setattr
+        h["object.__delattr__"] = self._on_setattr
         h["object.__getattr__"] = self._on_getattr
         h["gc.get_referrers"] = self._on_gc
         h["gc.get_objects"] = self._on_gc
@@ -690,6 +699,13 @@ class Sensor:
 
     def _integrity(self) -> None:
         """Make tampering visible: wrappers replaced, our output descriptor swapped."""
+        for name, value in _CLASS_SNAPSHOT.items():
+            if Sensor.__dict__.get(name) is not value or name in self.__dict__:
+                self.tamper("tamper.patch", f"the sensor's method {name} was replaced")
+                break
+        if len(self._handlers) != self._handler_count:
+            self.tamper("tamper.handlers", "the sensor's handler table was changed")
+            self._handler_count = len(self._handlers)
         for owner, name, _orig in self._patches:
             current = getattr(owner, name, None)
             if getattr(current, "__ramparts_wrapped__", None) is None:
@@ -1344,6 +1360,15 @@ class Sensor:
         if id(args[0]) in self._own_ids and args[1] in ("__code__", "__globals__", "__closure__"):
             self.tamper("tamper.inspect", f"the sensor's {args[1]} was read")
 
+    def _on_setattr(self, args: tuple[Any, ...]) -> None:
+        # CPython audits only some type attributes (__bases__, __module__, __doc__, ...);
+        # plain method replacement is found by the integrity check after each invocation.
+        obj = args[0]
+        if obj in _OWN_CLASSES:
+            self.tamper("tamper.patch", f"{obj.__name__}.{args[1]} was changed")
+            if self.mode == "enforce":
+                raise RampartsBlocked("sensor.tamper", "tamper.patch", f"{obj.__name__}.{args[1]}")
+
     def _on_gc(self, args: tuple[Any, ...]) -> None:
         self.tamper(
             "tamper.gc",
@@ -1391,32 +1416,34 @@ def _read_only_prefixes(task_root: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+_OWN_CLASSES: frozenset[type] = frozenset()
+
 # -- the audit hook ---------------------------------------------------------------------------
 _ACTIVE: Sensor | None = None
 
 
-def _dispatch(event: str, args: tuple[Any, ...]) -> None:
-    sensor = _ACTIVE
-    if sensor is None:
-        return
-    handler = sensor._handlers.get(event)
-    if handler is None:
-        return
+def _make_hook(sensor: Sensor) -> Callable[[str, tuple[Any, ...]], None]:
+    handlers = sensor._handlers
     tls = sensor._tls
-    if tls.busy:
-        return
-    tls.busy = True
-    try:
-        handler(args)
-    except RampartsBlocked:
-        raise
-    except Exception as exc:
+
+    def ramparts_audit_hook(event: str, args: tuple[Any, ...]) -> None:
+        handler = handlers.get(event)
+        if handler is None or tls.busy:
+            return
+        tls.busy = True
         try:
-            sensor._internal_error(event, exc)
-        except Exception:
-            pass
-    finally:
-        tls.busy = False
+            handler(args)
+        except RampartsBlocked:
+            raise
+        except Exception as exc:
+            try:
+                sensor._internal_error(event, exc)
+            except Exception:
+                pass
+        finally:
+            tls.busy = False
+
+    return ramparts_audit_hook
 
 
 # -- wrappers -------------------------------------------------------------------------------
@@ -1439,7 +1466,7 @@ def _wrap_os_open(sensor: Sensor) -> Callable[..., int]:
 
 def _wrap_fork_exec(sensor: Sensor, original: Callable[..., Any]) -> Callable[..., Any]:
     def fork_exec(*args: Any, **kwargs: Any) -> Any:
-        if _ACTIVE is sensor:
+        if sensor.installed:
             tls = sensor._tls
             if not tls.busy:
                 tls.busy = True
@@ -1532,3 +1559,9 @@ class _PostImportFinder:
 
         loader.exec_module = exec_module
         return spec
+
+
+_OWN_CLASSES = frozenset({Sensor, _TLS, _PostImportFinder})
+_CLASS_SNAPSHOT = {
+    k: v for k, v in Sensor.__dict__.items() if callable(v) and not k.startswith("__")
+}

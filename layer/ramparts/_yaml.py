@@ -58,7 +58,10 @@ def _scalar(tok: str, lineno: int) -> Any:
                     i += 2
                     continue
                 if nxt == "u" and i + 6 <= len(body):
-                    out.append(chr(int(body[i + 2 : i + 6], 16)))
+                    digits = body[i + 2 : i + 6]
+                    if not all(c in "0123456789abcdefABCDEF" for c in digits):
+                        raise YAMLError(f"bad \\u escape {digits!r}", lineno)
+                    out.append(chr(int(digits, 16)))
                     i += 6
                     continue
                 raise YAMLError(f"unknown escape \\{nxt}", lineno)
@@ -85,7 +88,7 @@ def _scalar(tok: str, lineno: int) -> Any:
     if low in ("null", "~"):
         return None
     body = tok[1:] if tok[0] in "+-" else tok
-    if body.isdigit():
+    if body.isascii() and body.isdigit():
         return int(tok)
     return tok
 

@@ -188,7 +188,8 @@ os.system("true")
 """,
     )
     assert r.results["os_open"]["value"] is True and r.results["gai"]["value"] is True
-    assert r.alerts() == []
+    # uninstalling is visible (an attacker could call it too), and then nothing is watched
+    assert [a["rule"] for a in r.alerts()] == ["tamper.uninstall"]
 
 
 def test_tampering_is_made_visible():
@@ -204,6 +205,27 @@ handler({}, None)
     )
     rules = {a["rule"] for a in r.kinds("sensor.tamper")}
     assert rules == {"tamper.unwrapped", "tamper.audit-hook"}
+
+
+def test_switching_the_sensor_off_from_inside_is_visible_or_blocked():
+    r = run_case(
+        """
+import ramparts, ramparts._sensor as core
+@ramparts.protect
+def handler(event, context):
+    sensor = ramparts.active()
+    core._ACTIVE = None                       # re-pointing the module global does nothing
+    attempt("shell_after_global", lambda: __import__("os").system("true"))
+    attempt("patch_class", lambda: setattr(core.Sensor, "report", lambda *a, **k: "allow"))
+    sensor._handlers.clear()                 # silent until the end of the invocation
+handler({}, None)
+""",
+        env={"RAMPARTS_MODE": "enforce"},
+    )
+    assert r.results["shell_after_global"]["ramparts"] is True
+    # replacing a method cannot be stopped from inside Python, but it is reported
+    rules = {a["rule"] for a in r.kinds("sensor.tamper")}
+    assert {"tamper.patch", "tamper.handlers"} <= rules
 
 
 def test_sensor_failures_are_contained():
