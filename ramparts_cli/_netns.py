@@ -62,7 +62,9 @@ def _prefixes() -> list[list[str]]:
 
 
 def _wrap(prefix: list[str], argv: list[str]) -> list[str]:
-    return [*prefix, "--", sys.executable, os.path.abspath(__file__), "--", *argv]
+    # -I: the helper runs by path, and must not find its sibling modules before the stdlib's
+    # (-I drops the script's directory from sys.path); the command gets the environment as is.
+    return [*prefix, "--", sys.executable, "-I", os.path.abspath(__file__), "--", *argv]
 
 
 @functools.cache

@@ -584,6 +584,8 @@ class _Sandbox:
         self._closed = True
         try:
             self.kill()
+            if self._pidfd is not None:  # readable from now on: select only on the logs
+                self._selector.unregister(self._pidfd)
             deadline = time.monotonic() + 0.5
             while self._log_fd is not None and time.monotonic() < deadline:
                 if not self._read_logs():
@@ -679,6 +681,7 @@ def _invoke_once(
     spec: _SandboxSpec,
     request_id: str,
     payload: bytes,
+    *,
     timeout: float,
     platform: Callable[[str], None],
 ) -> Response:
@@ -781,7 +784,9 @@ def _run_local(
                     record(failure)
                     continue
             assert sandbox is not None
-            record(_invoke_once(sandbox, spec, request_id, payload, timeout, platform))
+            record(
+                _invoke_once(sandbox, spec, request_id, payload, timeout=timeout, platform=platform)
+            )
     finally:
         if sandbox is not None:
             sandbox.close()
@@ -843,6 +848,7 @@ def run_invocations(
     with tempfile.TemporaryDirectory(prefix="ramparts-layer-") as scratch:
         resolved = resolve_layer(layer, scratch) if layer is not None else default_layer()
         _check_handler(handler, code, resolved)
+        # Built here even when isolated, so that a bad wrapper fails before any namespace.
         spec = _sandbox_spec(handler, code, resolved, user_env, memory_mb)
         if isolate_network:
             return _run_isolated(
@@ -919,7 +925,11 @@ def _run_isolated(
         proc.stdin.write(json.dumps(request).encode())
         proc.stdin.close()
         for raw_line in proc.stdout:
-            message = json.loads(raw_line)
+            try:
+                message = json.loads(raw_line)
+            except ValueError:  # not the protocol: something in the child printed
+                sys.stderr.write(raw_line.decode("utf-8", "replace"))
+                continue
             if "log" in message:
                 result.log_lines.append(message["log"])
                 if callbacks.on_log is not None:
@@ -1004,6 +1014,8 @@ def _isolated_child() -> int:
     except CliError as exc:
         send({"error": {"message": str(exc), "hint": exc.hint}})
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole foreground group; the parent reports
+        return 130
     send({"result": {"init_error": result.init_error}})
     return 0
 
