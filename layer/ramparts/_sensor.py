@@ -69,6 +69,7 @@ _DANGEROUS_SYMBOLS = frozenset(
 )
 _PRELOAD_VARS = frozenset({"LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH"})
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
+_RUNTIME_OWN = "runtime-own-traffic"
 _AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".on.aws")
 
 try:
@@ -770,6 +771,8 @@ class Sensor:
                 return  # the connect itself will fail to resolve
         for a, name in targets:
             rule = self._egress_rule(a, name, port)
+            if rule is _RUNTIME_OWN:
+                return  # the runtime's own traffic is not the function's
             fields: dict[str, Any] = {
                 "host": name,
                 "ip": a.text,
@@ -806,7 +809,7 @@ class Sensor:
             a.v4 is not None and self._runtime_api is not None and (a.v4, port) == self._runtime_api
         ):
             if self._caller_in("/awslambdaric/", "/var/runtime/", "ramparts_cli/_bootstrap"):
-                return None
+                return _RUNTIME_OWN
             return "default.runtime-api"
         if _net.credential_endpoint(a) is not None:
             return None if self._explicitly_allowed(a, port) else "default.credential-endpoint"
