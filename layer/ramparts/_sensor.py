@@ -160,6 +160,7 @@ class Sensor:
         self._pending: dict[str, Callable[[Any], None]] = {}
         self._own_ids: set[int] = set()
         self._handler_count = 0
+        self._initial_env = {k: env[k] for k in _PRELOAD_VARS if k in env}
         self.internal_errors = 0
         self._errors_seen: set[str] = set()
         # invocation state
@@ -1103,6 +1104,8 @@ class Sensor:
         if isinstance(env, dict):
             for k, v in env.items():
                 ks = _procs.as_text(k)
+                if ks in _PRELOAD_VARS and _procs.as_text(v) == self._initial_env.get(ks):
+                    continue  # inherited unchanged (Lambda itself sets LD_LIBRARY_PATH)
                 env_keys.add(ks)
                 if ks == "PATH":
                     env_path = _procs.as_text(v)
@@ -1192,7 +1195,7 @@ class Sensor:
 
     def _on_putenv(self, args: tuple[Any, ...]) -> None:
         key = _procs.as_text(args[0])
-        if key in _PRELOAD_VARS:
+        if key in _PRELOAD_VARS and _procs.as_text(args[1]) != self._initial_env.get(key):
             self.report(
                 "process.env",
                 "process",

