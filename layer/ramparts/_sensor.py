@@ -1139,6 +1139,11 @@ class Sensor:
                 rules.append("default.inline-code")
             if pol is not None and pol.process is not None and not explicit:
                 rules.append("policy.process")
+            # `cat /proc/self/environ` reads the secret in a child the sensor cannot see
+            for arg in pr.argv[1:]:
+                if "/" in arg and self._names_sensitive_file(arg):
+                    rules.append("default.sensitive-read")
+                    break
         if env_keys & _PRELOAD_VARS:
             rules.insert(0, "default.preload")
         disabled = pol.disabled if pol is not None else frozenset()
@@ -1172,6 +1177,15 @@ class Sensor:
                 # a forked copy of the sandbox must not go on running the function's code
                 os._exit(126)
             raise
+
+    def _names_sensitive_file(self, arg: str) -> bool:
+        path = arg.partition("=")[2] if arg.startswith("-") and "=" in arg else arg
+        if not path.startswith("/"):
+            return False
+        real = _paths.resolve(path)
+        if _paths.sensitive_read(real, _paths.stat_id(real), self._ids):
+            return not (self.policy is not None and self.policy.read.match(real))
+        return False
 
     def _on_popen(self, args: tuple[Any, ...]) -> None:
         executable, argv, _cwd, env = args

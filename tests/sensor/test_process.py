@@ -217,3 +217,19 @@ attempt("changed", lambda: subprocess.run(["true"], env={**os.environ, "LD_LIBRA
     )
     [alert] = r.alerts("default.preload")
     assert alert["env"] == ["LD_LIBRARY_PATH"]
+
+
+def test_programs_given_a_sensitive_file_are_reads_of_it():
+    r = run_case(
+        """
+import subprocess, os
+subprocess.run(["cat", "/proc/self/environ"], capture_output=True)
+subprocess.run("base64 /proc/1/../self/environ", shell=True, capture_output=True)
+subprocess.run(["ls", "/tmp"], capture_output=True)
+"""
+    )
+    alerts = [
+        a for a in r.alerts() if "default.sensitive-read" in [a["rule"], *a.get("matched", [])]
+    ]
+    # the direct one, and the one inside a shell command string; `ls /tmp` is nothing
+    assert [a["argv"][0] for a in alerts] == ["cat", "/bin/sh"]
