@@ -29,7 +29,12 @@ def _wordcount(name: str) -> dict[str, Any]:
             fh.write("ramparts watches from inside\n")
     # BUG: the name goes into a shell command unquoted-by-design (it is inside '...')
     proc = subprocess.run(
-        f"wc -c '{UPLOADS}/{name}'", shell=True, capture_output=True, text=True, timeout=10
+        f"wc -c '{UPLOADS}/{name}'",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     return {"stdout": proc.stdout.strip(), "exit": proc.returncode}
 
