@@ -26,13 +26,13 @@ def _wild(pattern: str, text: str) -> bool:
     mark = 0
     plen, tlen = len(pattern), len(text)
     while t < tlen:
-        if p < plen and (pattern[p] == "?" or pattern[p] == text[t]):
-            p += 1
-            t += 1
-        elif p < plen and pattern[p] == "*":
+        if p < plen and pattern[p] == "*":
             star = p
             mark = t
             p += 1
+        elif p < plen and (pattern[p] == "?" or pattern[p] == text[t]):
+            p += 1
+            t += 1
         elif star != -1:
             p = star + 1
             mark += 1

@@ -123,10 +123,16 @@ def loads(text: str) -> Any:
         obj, end = scan(text, i)
     except StopIteration as exc:
         raise JSONError("expected a JSON value", exc.value, text) from None
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
-        pos = getattr(exc, "pos", i)
-        msg = getattr(exc, "msg", str(exc))
-        raise JSONError(msg, pos, text) from None
+    except (ValueError, SystemError):
+        # Some errors leave the bare C scanner without a message (SystemError); the json
+        # module (imported only on this error path) says what and where.
+        import json
+
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as err:
+            raise JSONError(err.msg, err.pos, text) from None
+        raise JSONError("invalid JSON", i, text) from None
     while end < n and text[end] in " \t\r\n":
         end += 1
     if end != n:

@@ -69,6 +69,8 @@ def parse_ip(host: object) -> Address | None:
     h = host.strip()
     if h.startswith("[") and h.endswith("]"):
         h = h[1:-1]
+    if not h:
+        return None
     if ":" in h:
         h = h.split("%", 1)[0]  # scope id
         try:
