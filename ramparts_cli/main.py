@@ -18,6 +18,7 @@ from ramparts_cli.errors import CliError
 _COMMAND_MODULES = (
     "ramparts_cli.invoke",
     "ramparts_cli.policy",
+    "ramparts_cli.replay",
     "ramparts_cli.layer",
     "ramparts_cli.demo",
 )

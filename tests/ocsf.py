@@ -47,7 +47,9 @@ from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 OCSF_VERSION: Final[str] = "1.8.0"
 
 # Profiles a Ramparts event may declare in metadata.profiles (where its class supports them).
-ALLOWED_PROFILES: Final[frozenset[str]] = frozenset({"cloud", "container", "host"})
+ALLOWED_PROFILES: Final[frozenset[str]] = frozenset(
+    {"cloud", "container", "host", "security_control"}
+)
 
 OTHER_ID: Final[int] = 99  # "Other": the sibling string then holds the source's own label
 

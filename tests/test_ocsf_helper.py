@@ -307,12 +307,12 @@ def test_network_events_carry_actor_and_device_only_with_the_host_profile() -> N
 
 
 def test_profiles_ramparts_does_not_enable_are_rejected() -> None:
-    assert sorted(ALLOWED_PROFILES) == ["cloud", "container", "host"]
+    assert sorted(ALLOWED_PROFILES) == ["cloud", "container", "host", "security_control"]
     event = copy.deepcopy(PROCESS_LAUNCH)
-    event["metadata"]["profiles"] = ["security_control", "no_such_profile"]
+    event["metadata"]["profiles"] = ["osint", "no_such_profile"]
     assert validate_ocsf(event) == [
-        "metadata.profiles[0]: profile 'security_control' is not enabled for Ramparts events "
-        "(allowed: cloud, container, host)",
+        "metadata.profiles[0]: profile 'osint' is not enabled for Ramparts events "
+        "(allowed: cloud, container, host, security_control)",
         "metadata.profiles[1]: process_activity has no profile 'no_such_profile'",
     ]
 

@@ -1,0 +1,140 @@
+"""What every adapter shares: results with their rejects, bounds on hostile input, context.
+
+An adapter is a pure function ``normalize(record, ctx) -> Batch``: one raw record in (a
+parsed JSON value, or the text of one line), common events out, and every part it could not
+use in ``rejects`` with a reason. It never raises on bad input and never calls AWS.
+
+Records from the layer come from functions that may be compromised, and every sensor's
+output can be malformed: sizes, nesting and counts are bounded here, once, for everyone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.model import Account, Cloud, Metadata, OcsfEvent, Product
+
+# Bounds on hostile input. A record past them is rejected (with the reason), not truncated
+# into something that means less than it says.
+MAX_RECORD_BYTES = 1 << 20  # one raw record (a decoded CloudWatch payload may be bigger)
+MAX_PAYLOAD_BYTES = 8 << 20  # a decompressed CloudWatch Logs / Kinesis payload
+MAX_DEPTH = 24  # nesting of a JSON value
+MAX_LOG_EVENTS = 20_000  # log events in one subscription payload
+MAX_STRING = 8192  # a single field kept in an event
+MAX_RAW_DATA = 16_384  # the original record kept in raw_data (truncation is flagged)
+MAX_LIST = 256  # list items kept (argv, answers, packages...)
+
+
+class RecordError(ValueError):
+    """A record (or part of one) that cannot be used; the message is the reason."""
+
+
+@dataclass(slots=True)
+class Reject:
+    """One record, or one part of a record, that was not turned into events."""
+
+    source: str
+    reason: str
+    record: str  # the offending text, bounded
+    where: str = ""  # e.g. "logEvents[3]" or "line 12"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "source": self.source,
+            "reason": self.reason,
+            "where": self.where,
+            "record": self.record,
+        }
+
+
+@dataclass(slots=True)
+class Batch:
+    """What an adapter made of one record."""
+
+    events: list[OcsfEvent] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    skipped: int = 0  # parts that were fine but not for us (e.g. non-Ramparts log lines)
+
+    def extend(self, other: Batch) -> None:
+        self.events.extend(other.events)
+        self.rejects.extend(other.rejects)
+        self.skipped += other.skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Trusted context from outside the record: the delivery envelope or the operator.
+
+    ``account``/``region`` fill in where a source has no cloud context of its own (Falco,
+    osquery and Tetragon run on hosts that do not say which account they are in).
+    """
+
+    account: str | None = None
+    region: str | None = None
+    function: str | None = None  # for raw layer lines with no envelope: the operator says whose
+    received_ms: int | None = None
+    origin: str = ""  # where the record came from, for rejects (file:line, SQS message id)
+
+
+def clip(value: Any, limit: int = MAX_STRING) -> str:
+    s = value if isinstance(value, str) else str(value)
+    return s if len(s) <= limit else s[:limit] + "...[truncated]"
+
+
+def raw_data(text: str) -> tuple[str, bool]:
+    """The original record for ``raw_data``, bounded; the flag says it was cut."""
+    if len(text) <= MAX_RAW_DATA:
+        return text, False
+    return text[:MAX_RAW_DATA], True
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Reject JSON nested deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise RecordError(f"nested deeper than {limit} levels")
+        seen += 1
+        if seen > 200_000:
+            raise RecordError("more than 200000 values in one record")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def load_json(text: str | bytes, limit: int = MAX_RECORD_BYTES) -> Any:
+    """Parse a JSON record within the size and nesting bounds; RecordError says why not."""
+    if len(text) > limit:
+        raise RecordError(f"record of {len(text)} bytes is over the {limit}-byte limit")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError(f"not JSON: {exc}") from None
+    check_depth(value)
+    return value
+
+
+def as_int(value: Any, what: str) -> int:
+    """Numbers arrive as numbers or as strings (osquery); bools are not numbers."""
+    if isinstance(value, bool):
+        raise RecordError(f"{what}: expected a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise RecordError(f"{what}: expected a number, got {clip(repr(value), 60)}")
+
+
+def metadata(product: str, vendor: str, *, version: str | None = None, **extra: Any) -> Metadata:
+    return Metadata(product=Product(name=product, vendor_name=vendor, version=version), **extra)
+
+
+def cloud(account: str | None, region: str | None) -> Cloud:
+    return Cloud(region=region, account=Account(uid=account) if account else None)
