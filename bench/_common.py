@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import random
@@ -28,8 +29,16 @@ POLICY50 = os.path.join(BENCH_DIR, "policy50.yaml")
 POLICY_WARM = os.path.join(BENCH_DIR, "policy_warm.yaml")
 
 # Environment variables that would change what a child interpreter does at start-up.
-_SCRUB = ("RAMPARTS_", "PYTHONSTARTUP", "PYTHONPROFILEIMPORTTIME", "PYTHONPYCACHEPREFIX",
-          "PYTHONINSPECT", "PYTHONTRACEMALLOC", "PYTHONDEVMODE", "PYTHONWARNINGS")
+_SCRUB = (
+    "RAMPARTS_",
+    "PYTHONSTARTUP",
+    "PYTHONPROFILEIMPORTTIME",
+    "PYTHONPYCACHEPREFIX",
+    "PYTHONINSPECT",
+    "PYTHONTRACEMALLOC",
+    "PYTHONDEVMODE",
+    "PYTHONWARNINGS",
+)
 
 
 # -- statistics ---------------------------------------------------------------------------
@@ -80,8 +89,9 @@ def bootstrap_diff_ci(
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
     """A plain-text table (right-aligned numbers), also valid as a Markdown table."""
     cells = [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     lines = []
     if title:
         lines.append(title)
@@ -102,7 +112,7 @@ def _numeric(s: str) -> bool:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        if v != v:
+        if math.isnan(v):
             return "n/a"
         return f"{v:.2f}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
@@ -129,21 +139,26 @@ def machine() -> dict[str, Any]:
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "git_commit": _git("rev-parse", "HEAD"),
         "layer_dirty": bool(_git("status", "--porcelain", "--", "layer")),
+        "loadavg_at_start": list(os.getloadavg()),
     }
 
 
 def _git(*args: str) -> str:
     try:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                             timeout=10, check=False)
+        out = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip()
 
 
 def write_results(name: str, data: dict[str, Any]) -> str:
+    """Write ``bench/results/<name>.json`` (``<name>-quick.json`` for a --quick run)."""
     os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, f"{name}.json")
+    suffix = "-quick" if data.get("quick") else ""
+    path = os.path.join(RESULTS, f"{name}{suffix}.json")
+    data = {**data, "loadavg_at_end": list(os.getloadavg())}
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=False)
         fh.write("\n")
@@ -179,8 +194,11 @@ def snapshot() -> Iterator[dict[str, str]]:
         out = {}
         for kind in ("pyc", "src"):
             dest = os.path.join(root, kind)
-            shutil.copytree(os.path.join(LAYER, "ramparts"), os.path.join(dest, "ramparts"),
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                os.path.join(LAYER, "ramparts"),
+                os.path.join(dest, "ramparts"),
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
             out[kind] = dest
         ok = compileall.compile_dir(os.path.join(out["pyc"], "ramparts"), quiet=1)
         if not ok:
