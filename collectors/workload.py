@@ -148,7 +148,7 @@ def workload_of(device: Device | None, account: str | None = None) -> Workload |
         "container_name": c.name if c else None,
         "image": c.image.name if c and c.image else None,
     }
-    if (kind == "lambda" or kind == "ecs-task") and device.uid:
+    if (kind == "lambda" or kind == "ecs-task") and device.uid:  # noqa: PLR1714 (narrows)
         return Workload(kind, device.uid, **common)
     if kind == "k8s-pod" and c is not None:
         labels = dict(x.split("=", 1) for x in (c.labels or []) if "=" in x)
