@@ -56,11 +56,15 @@ class Batch:
     events: list[OcsfEvent] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     skipped: int = 0  # parts that were fine but not for us (e.g. non-Ramparts log lines)
+    # Records that are not activity but that the platform needs: sensor heartbeats
+    # (start, invocation summaries) with the workload they came from, for coverage.
+    signals: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.events.extend(other.events)
         self.rejects.extend(other.rejects)
         self.skipped += other.skipped
+        self.signals.extend(other.signals)
 
 
 @dataclass(frozen=True, slots=True)
