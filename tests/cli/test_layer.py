@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -16,10 +17,15 @@ from ramparts_cli.layer import LAYER_ZIP_NAME, SOURCE_LAYER_DIR, build_layer
 
 
 def _expected_entries(source: Path) -> set[str]:
+    import importlib.util
+
     names = {"ramparts-wrapper"}
     for path in (source / "ramparts").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            names.add("python/" + path.relative_to(source).as_posix())
+            name = "python/" + path.relative_to(source).as_posix()
+            names.add(name)
+            if name.endswith(".py"):  # and its bytecode for this interpreter
+                names.add(importlib.util.cache_from_source(name))
     return names
 
 
@@ -42,7 +48,15 @@ def test_the_zip_holds_the_package_under_python_and_the_wrapper_at_the_root(sour
         names = zf.namelist()
         assert set(names) == _expected_entries(source_copy)
         assert "python/ramparts/__init__.py" in names
-        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+        # the working tree's litter is not shipped; the build's own bytecode is, and it is
+        # unchecked-hash bytecode of the shipped source (no timestamps: reproducible)
+        assert "python/ramparts/stray.pyc" not in names
+        pyc = zf.read(importlib.util.cache_from_source("python/ramparts/__init__.py"))
+        assert pyc[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(pyc[4:8], "little") == 0b01  # hash-based, unchecked
+        assert pyc[8:16] == importlib.util.source_hash(
+            (source_copy / "ramparts" / "__init__.py").read_bytes()
+        )
         assert names == sorted(names)
         assert zf.testzip() is None
         assert zf.read("ramparts-wrapper") == (source_copy / "ramparts-wrapper").read_bytes()
