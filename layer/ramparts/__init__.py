@@ -13,7 +13,11 @@ This module imports nothing heavy: ``import ramparts`` stays cheap on cold start
 
 from __future__ import annotations
 
-from ramparts._errors import RampartsBlocked
+import time as _time
+
+_IMPORT_T0 = _time.perf_counter()  # sensor.start's install_ms counts from here
+
+from ramparts._errors import RampartsBlocked  # noqa: E402
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~6 ms of cold start
 if TYPE_CHECKING:
@@ -56,6 +60,8 @@ def install(
         env = dict(os.environ)
         env["RAMPARTS_POLICY"] = policy
     sensor = _sensor.Sensor(mode=mode, attach=attach, environ=env)
+    if current is None:
+        sensor._t0 = _IMPORT_T0  # the first install: count the import of the sensor too
     sensor.install()
     if sensor.mode == "off":
         _sensor._ACTIVE = sensor  # remembered, so protect() stays a no-op

@@ -68,7 +68,7 @@ def validate(pattern: str, kind: str) -> str | None:
 class PathGlobs:
     """A set of path patterns compiled for quick matching of normalised absolute paths."""
 
-    __slots__ = ("_exact", "_patterns", "_prefixes", "patterns")
+    __slots__ = ("_any_first", "_by_first", "_exact", "_prefixes", "patterns")
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns: tuple[str, ...] = tuple(patterns)
@@ -87,7 +87,18 @@ class PathGlobs:
                 general.append(pat.split("/"))
         self._exact = frozenset(exact)
         self._prefixes = tuple(prefixes)
-        self._patterns = tuple(general)
+        # general patterns indexed by their first segment, so that a path only meets the
+        # patterns that could match it (/tmp/x never meets /proc/*/environ)
+        by_first: dict[str, list[list[str]]] = {}
+        any_first: list[list[str]] = []
+        for segs in general:
+            first = segs[1] if len(segs) > 1 else ""
+            if _has_wild(first):
+                any_first.append(segs)
+            else:
+                by_first.setdefault(first, []).append(segs)
+        self._by_first = {k: tuple(v) for k, v in by_first.items()}
+        self._any_first = tuple(any_first)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -95,10 +106,14 @@ class PathGlobs:
     def match(self, path: str) -> bool:
         if path in self._exact or path.startswith(self._prefixes):
             return True
-        if not self._patterns:
+        if not self._by_first and not self._any_first:
             return False
         segs = path.split("/")
-        return any(_match_segments(p, 0, segs, 0) for p in self._patterns)
+        first = segs[1] if len(segs) > 1 else ""
+        for p in self._by_first.get(first, ()):
+            if _match_segments(p, 0, segs, 0):
+                return True
+        return any(_match_segments(p, 0, segs, 0) for p in self._any_first)
 
 
 def _match_segments(pat: list[str], pi: int, segs: list[str], si: int) -> bool:

@@ -76,7 +76,31 @@ def _encode(obj: Any, out: list[str]) -> None:
         _encode(str(obj), out)
 
 
+def _default(obj: Any) -> Any:
+    """What the C encoder cannot take: bytes, sets, other objects (as the Python path does)."""
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "backslashreplace")
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    return str(obj)
+
+
+_c_encoder: Any = None
+try:
+    _c_encoder = _json.make_encoder(
+        None, _default, _json.encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+except (AttributeError, NameError, TypeError):  # pragma: no cover
+    _c_encoder = None
+
+
 def dumps(obj: Any) -> str:
+    """Compact ASCII JSON; the C encoder when it can, the Python one when it cannot."""
+    if _c_encoder is not None:
+        try:
+            return "".join(_c_encoder(obj, 0))
+        except (ValueError, TypeError, RecursionError):
+            pass  # non-finite floats, odd keys: the Python encoder handles them
     out: list[str] = []
     _encode(obj, out)
     return "".join(out)

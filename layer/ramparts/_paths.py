@@ -150,6 +150,96 @@ def _walk(root: str, depth: int) -> list[str]:
     return out
 
 
+class Resolver:
+    """``realpath`` for the common case in two ``lstat`` calls instead of one per component.
+
+    The real path of a directory is cached with the directory's (device, inode) as seen by
+    ``lstat`` through its ancestors: if any ancestor is later swapped for a symlink, the
+    inode seen differs and the path is resolved again. A final component that is a
+    symlink, and any path with ``.``/``..``/``//`` in it, takes the full ``realpath``.
+    """
+
+    __slots__ = ("_dirs", "_settled", "trusting")
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, tuple[int, int, str]] = {}
+        # Directories confirmed since the last change this process could have made to the
+        # file system. Only the process itself (audited renames, links, deletes) or a
+        # process it started can swap a directory under /tmp; until either happens, a
+        # directory confirmed once needs no second lstat. ``distrust`` (a process was
+        # started, ever) turns that off for good.
+        self._settled: set[str] = set()
+        self.trusting = True
+
+    def changed(self) -> None:
+        """The file system may have changed under us (a rename, link or delete was seen)."""
+        self._settled.clear()
+
+    def distrust(self) -> None:
+        """Another process may change the file system at any time from now on."""
+        self.trusting = False
+        self._settled.clear()
+
+    def resolve(self, ap: str) -> tuple[str, os.stat_result | None]:
+        """(resolved path, lstat of it when it exists) for an absolute path."""
+        if "/." in ap or "//" in ap or not ap.startswith("/") or ap.endswith("/"):
+            return self._slow(ap)
+        parent, _, name = ap.rpartition("/")
+        try:
+            st: os.stat_result | None = os.lstat(ap)
+        except FileNotFoundError:
+            st = None
+        except (OSError, ValueError):
+            return self._slow(ap)
+        if st is not None and _S_ISLNK(st.st_mode):
+            return self._slow(ap)
+        real_parent = self._dir(parent or "/")
+        if real_parent is None:
+            return self._slow(ap)
+        return (real_parent + "/" + name if real_parent != "/" else "/" + name), st
+
+    def _dir(self, d: str) -> str | None:
+        if d in self._settled:
+            cached = self._dirs.get(d)
+            if cached is not None:
+                return cached[2]
+        try:
+            st = os.lstat(d)
+        except (OSError, ValueError):
+            return None
+        if not _S_ISDIR(st.st_mode):
+            return None  # a symlink (or not a directory): the slow path decides
+        cached = self._dirs.get(d)
+        if cached is not None and cached[0] == st.st_dev and cached[1] == st.st_ino:
+            if self.trusting:
+                self._settled.add(d)
+            return cached[2]
+        real = resolve(d)
+        if len(self._dirs) > 512:
+            self._dirs.clear()
+            self._settled.clear()
+        self._dirs[d] = (st.st_dev, st.st_ino, real)
+        if self.trusting:
+            self._settled.add(d)
+        return real
+
+    @staticmethod
+    def _slow(ap: str) -> tuple[str, os.stat_result | None]:
+        real = resolve(ap)
+        try:
+            return real, os.stat(real)
+        except (OSError, ValueError):
+            return real, None
+
+
+def _S_ISLNK(mode: int) -> bool:
+    return (mode & 0o170000) == 0o120000
+
+
+def _S_ISDIR(mode: int) -> bool:
+    return (mode & 0o170000) == 0o040000
+
+
 def fd_path(fd: int) -> str | None:
     try:
         return os.readlink(f"/proc/self/fd/{fd}")

@@ -151,6 +151,7 @@ class Sensor:
         self._fd_id: tuple[int, int] | None = None
         self._dnsmap: dict[str, str] = {}
         self._ids = _paths.Identities()
+        self._resolver = _paths.Resolver()
         self._ro_prefixes: tuple[str, ...] = ()
         self._own_dir = os.path.dirname(os.path.abspath(__file__)) + "/"
         self._stdlib = os.path.dirname(os.__file__) + "/"
@@ -660,6 +661,7 @@ class Sensor:
         if self.phase == "init" and self.counts:
             self._summary(None, error=None)
         self._reset_counts()
+        self._resolver.changed()
         self.invocations += 1
         self.phase = "invoke"
         self.request_id = getattr(context, "aws_request_id", None) if context is not None else None
@@ -705,10 +707,12 @@ class Sensor:
 
     def _integrity(self) -> None:
         """Make tampering visible: wrappers replaced, our output descriptor swapped."""
-        for name, value in _CLASS_SNAPSHOT.items():
-            if Sensor.__dict__.get(name) is not value or name in self.__dict__:
-                self.tamper("tamper.patch", f"the sensor's method {name} was replaced")
-                break
+        if tuple(Sensor.__dict__.values()) != _CLASS_VALUES or not _METHOD_NAMES.isdisjoint(
+            self.__dict__
+        ):
+            changed = [n for n, v in _CLASS_SNAPSHOT.items() if Sensor.__dict__.get(n) is not v]
+            changed += sorted(_METHOD_NAMES.intersection(self.__dict__))
+            self.tamper("tamper.patch", f"the sensor's methods were replaced: {changed[:5]}")
         if len(self._handlers) != self._handler_count:
             self.tamper("tamper.handlers", "the sensor's handler table was changed")
             self._handler_count = len(self._handlers)
@@ -718,7 +722,7 @@ class Sensor:
                 self.tamper(
                     "tamper.unwrapped", f"{getattr(owner, '__name__', owner)}.{name} was replaced"
                 )
-        if self._fd >= 0 and self._fd_id is not None:
+        if self._fd >= 0 and self._fd_id is not None and self.invocations % 16 in (0, 1):
             try:
                 st = os.fstat(self._fd)
                 ok = (st.st_dev, st.st_ino) == self._fd_id
@@ -961,7 +965,10 @@ class Sensor:
         existing_op: str = "write",
     ) -> None:
         ap = _paths.absolute(path, dir_fd if dir_fd is not None and dir_fd >= 0 else None)
-        real = _paths.resolve(ap)
+        if ap in _paths.HARMLESS_WRITES:
+            self._count("file.write", "allow")
+            return
+        real, st = self._resolver.resolve(ap)
         if self._harmless(ap, real):
             self._count("file.write", "allow")
             return
@@ -969,9 +976,9 @@ class Sensor:
             "importlib._bootstrap_external"
         ):
             return  # the interpreter caching bytecode, not the function writing
-        if op == "create" and os.path.lexists(real):
+        if op == "create" and st is not None:
             op = existing_op
-        rule = self._write_rule(real, _paths.stat_id(ap) if op != "create" else None)
+        rule = self._write_rule(real, (st.st_dev, st.st_ino) if st is not None else None)
         fields: dict[str, Any] = {"path": real, "op": op}
         if path != real:
             fields["requested"] = _trunc(path)
@@ -991,6 +998,7 @@ class Sensor:
         return value if isinstance(value, int) and value >= 0 else None
 
     def _on_rename(self, args: tuple[Any, ...]) -> None:
+        self._resolver.changed()
         src, dst = self._path_arg(args[0]), self._path_arg(args[1])
         if src is None or dst is None:
             return
@@ -1013,6 +1021,7 @@ class Sensor:
         )
 
     def _on_remove(self, args: tuple[Any, ...]) -> None:
+        self._resolver.changed()
         p = self._path_arg(args[0])
         if p is not None:
             self._judge_write(p, "delete", self._dir_fd(args[1]) if len(args) > 1 else None)
@@ -1044,6 +1053,7 @@ class Sensor:
             self._judge_write(p, "mkdir", self._dir_fd(args[2]) if len(args) > 2 else None)
 
     def _on_symlink(self, args: tuple[Any, ...]) -> None:
+        self._resolver.changed()
         target, link = self._path_arg(args[0]), self._path_arg(args[1])
         if link is not None:
             self._judge_write(
@@ -1054,6 +1064,7 @@ class Sensor:
             )
 
     def _on_link(self, args: tuple[Any, ...]) -> None:
+        self._resolver.changed()
         src, dst = self._path_arg(args[0]), self._path_arg(args[1])
         if src is None or dst is None:
             return
@@ -1101,6 +1112,7 @@ class Sensor:
 
     # -- processes ------------------------------------------------------------------------
     def _judge_spawn(self, executable: Any, argv_raw: Any, env: Any, op: str) -> None:
+        self._resolver.distrust()  # a child can change the file system behind our back
         argv = _procs.as_text_list(argv_raw, _MAX_ARGV)
         exe = _procs.as_text(executable) if executable is not None else None
         env_path = None
@@ -1209,6 +1221,7 @@ class Sensor:
         self._judge_spawn(path, argv, env, "spawn")
 
     def _on_fork(self, args: tuple[Any, ...]) -> None:
+        self._resolver.distrust()
         self._count("process.spawn", "allow")
 
     def _on_putenv(self, args: tuple[Any, ...]) -> None:
@@ -1590,6 +1603,8 @@ class _PostImportFinder:
 
 
 _OWN_CLASSES = frozenset({Sensor, _TLS, _PostImportFinder})
+_CLASS_VALUES = tuple(Sensor.__dict__.values())
 _CLASS_SNAPSHOT = {
     k: v for k, v in Sensor.__dict__.items() if callable(v) and not k.startswith("__")
 }
+_METHOD_NAMES = frozenset(_CLASS_SNAPSHOT)

@@ -227,3 +227,41 @@ SENSOR.flush()
     )
     assert r.results["pyc"]["ok"] and r.results["pyc"]["value"], r.results
     assert r.alerts() == []
+
+
+def test_a_directory_swapped_for_a_symlink_between_writes_is_seen():
+    r = run_case(
+        """
+import os
+os.makedirs("/tmp/work/out")
+open("/tmp/work/out/1", "w").close()          # ordinary, and its directory is now cached
+os.rename("/tmp/work/out", "/tmp/work/was")
+os.symlink("/srv", "/tmp/work/out")            # the same spelling now points outside /tmp
+attempt("second", lambda: open("/tmp/work/out/2", "w").close())
+""",
+        env={"RAMPARTS_MODE": "enforce"},
+        tmpfs=(OUTSIDE,),
+    )
+    assert r.results["second"]["ramparts"] is True
+    [alert] = r.alerts()
+    assert alert["path"] == "/srv/2" and alert["requested"] == "/tmp/work/out/2"
+
+
+def test_a_directory_swapped_by_a_child_process_is_seen():
+    # GIVEN a directory the sensor has confirmed, swapped by a program it started
+    r = run_case(
+        """
+import os, subprocess
+os.makedirs("/tmp/work/out")
+open("/tmp/work/out/1", "w").close()
+subprocess.run(["sh", "-c", "mv /tmp/work/out /tmp/work/was && ln -s /srv /tmp/work/out"])
+attempt("second", lambda: open("/tmp/work/out/2", "w").close())
+""",
+        env={
+            "RAMPARTS_MODE": "enforce",
+            "RAMPARTS_POLICY": '{"process": {"allow": ["/usr/bin/dash", "/bin/sh", "/usr/bin/mv", "/bin/mv", "/usr/bin/ln", "/bin/ln"]}}',
+        },
+        tmpfs=(OUTSIDE,),
+    )
+    assert r.results["second"]["ramparts"] is True
+    assert [a["path"] for a in r.alerts()] == ["/srv/2"]

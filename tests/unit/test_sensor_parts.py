@@ -300,3 +300,31 @@ def test_shell_command_strings_are_split_into_programs(command, expected):
 @given(st.text(max_size=120))
 def test_shell_tokenizer_never_crashes(text):
     _procs.shell_commands(text)
+
+
+def test_resolver_notices_a_directory_swapped_for_a_symlink(tmp_path):
+    from ramparts._paths import Resolver
+
+    r = Resolver()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "b").mkdir(parents=True)
+    target = str(tmp_path / "a" / "b" / "f")
+    assert r.resolve(target) == (target, None)  # cached now
+    # swap an ancestor for a symlink: the same spelling now lands elsewhere. The sensor
+    # tells the resolver when the process renames or links (audited), and distrusts its
+    # cache for good once another process could do it.
+    (tmp_path / "a").rename(tmp_path / "old")
+    (tmp_path / "a").symlink_to(tmp_path / "elsewhere")
+    r.changed()
+    assert r.resolve(target)[0] == str(tmp_path / "elsewhere" / "b" / "f")
+    r.distrust()
+    (tmp_path / "a").unlink()
+    (tmp_path / "a").symlink_to(tmp_path / "old")  # no changed(): validated by lstat alone
+    assert r.resolve(target)[0] == str(tmp_path / "old" / "b" / "f")
+    (tmp_path / "a").unlink()
+    (tmp_path / "a").symlink_to(tmp_path / "elsewhere")
+    # a final component that is a symlink is followed
+    (tmp_path / "elsewhere" / "b" / "f").symlink_to("/etc/passwd")
+    assert r.resolve(target)[0] == "/etc/passwd"
+    # dots and duplicate slashes take the full resolution
+    assert r.resolve(str(tmp_path) + "//a/../a/b/./g")[0] == str(tmp_path / "elsewhere" / "b" / "g")
