@@ -96,7 +96,8 @@ def device_for(w: Workload) -> Device:
         container = Container(
             uid=w.container_id,
             name=w.container_name,
-            image=Image(name=w.image) if w.image else None,
+            # OCSF requires an image uid: the reference itself when no digest is known
+            image=Image(name=w.image, uid=w.image) if w.image else None,
             orchestrator="kubernetes"
             if w.type == "k8s-pod"
             else ("ecs" if w.type == "ecs-task" else None),
@@ -112,7 +113,7 @@ def device_for(w: Workload) -> Device:
     return Device(
         type_id=type_id,
         type=label,
-        uid=w.uid if w.type in ("lambda", "ecs-task", "ec2") else None,
+        uid=w.uid,  # always set: OCSF needs one identifier, and it is the workload's key
         name=w.name,
         hostname=w.hostname,
         instance_uid=w.instance_id if w.type != "ec2" else w.uid,
