@@ -10,8 +10,11 @@ output can be malformed: sizes, nesting and counts are bounded here, once, for e
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collectors.model import Account, Cloud, Metadata, OcsfEvent, Product
@@ -78,6 +81,9 @@ class Context:
     account: str | None = None
     region: str | None = None
     function: str | None = None  # for raw layer lines with no envelope: the operator says whose
+    # Accounts whose findings may arrive through this account's bus (a GuardDuty/Inspector
+    # delegated administrator receives its members' findings): configured, never inferred.
+    member_accounts: frozenset[str] = frozenset()
     received_ms: int | None = None
     origin: str = ""  # where the record came from, for rejects (file:line, SQS message id)
 
@@ -142,3 +148,67 @@ def metadata(product: str, vendor: str, *, version: str | None = None, **extra: 
 
 def cloud(account: str | None, region: str | None) -> Cloud:
     return Cloud(region=region, account=Account(uid=account) if account else None)
+
+
+# -- values every adapter reads ---------------------------------------------------------------
+MIN_MS, MAX_MS = 315_532_800_000, 4_102_444_800_000  # 1980 .. 2100: epoch ms, as OCSF checks
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?"
+    r"(Z|z|[+-]\d{2}:?\d{2})$"
+)
+
+
+def plausible_ms(ms: int | None) -> int | None:
+    """``ms`` when it is a plausible epoch-milliseconds time, else None."""
+    return ms if ms is not None and MIN_MS <= ms < MAX_MS else None
+
+
+def rfc3339_ms(text: Any) -> int | None:
+    """Epoch milliseconds of an RFC 3339 time (up to nanoseconds), None if not one."""
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    m = _RFC3339.match(text.strip())
+    if m is None:
+        return None
+    year, month, day, hour, minute, sec = (int(g) for g in m.groups()[:6])
+    frac, zone = m.group(7) or "", m.group(8)
+    try:
+        dt = datetime(year, month, day, hour, minute, min(sec, 59), tzinfo=UTC)
+        if zone not in ("Z", "z"):
+            sign = 1 if zone[0] == "+" else -1
+            digits = zone[1:].replace(":", "")
+            dt -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    except (ValueError, OverflowError):
+        return None
+    return plausible_ms(int(dt.timestamp()) * 1000 + int((frac + "000")[:3]))
+
+
+def ip_text(text: str | None) -> str | None:
+    """A canonical IP address (an IPv4-mapped IPv6 address as IPv4), None if not one."""
+    if text is None or len(text) > 64:
+        return None
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def basename(path: str) -> str:
+    """The last component of a path (the path itself when it has none)."""
+    return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def excerpt(record: Any, limit: int = 2048) -> str:
+    """A bounded text of a record, for a reject (never fails, never huge)."""
+    try:
+        text = record if isinstance(record, str) else compact_json(record)
+    except (ValueError, RecursionError):
+        text = repr(type(record))
+    return clip(text, limit)

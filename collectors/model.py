@@ -148,6 +148,11 @@ class File(Obj):
     attributes: int | None = None
 
 
+class EnvironmentVariable(Obj):
+    name: str
+    value: str
+
+
 class Process(Obj):
     pid: int | None = None
     uid: str | None = None
@@ -161,6 +166,7 @@ class Process(Obj):
     container: Container | None = None
     namespace_pid: int | None = None
     working_directory: str | None = None
+    environment_variables: list[EnvironmentVariable] | None = None
 
 
 class Actor(Obj):
@@ -259,6 +265,7 @@ class Attack(Obj):
     technique: Technique | None = None
     tactic: Tactic | None = None
     version: str | None = None
+    sub_technique: Technique | None = None  # OCSF sub_technique: same shape (uid, name)
 
 
 class RelatedEvent(Obj):
@@ -291,6 +298,16 @@ class Cvss(Obj):
     version: str
     severity: str | None = None
     vector_string: str | None = None
+    vendor_name: str | None = None  # who scored it (NVD, a distribution...)
+
+
+class Epss(Obj):
+    """Exploit Prediction Scoring System (OCSF ``epss``); ``score`` is a string in OCSF."""
+
+    score: str
+    percentile: float | None = None
+    version: str | None = None
+    created_time: int | None = None
 
 
 class Cve(Obj):
@@ -301,6 +318,7 @@ class Cve(Obj):
     references: list[str] | None = None
     created_time: int | None = None
     modified_time: int | None = None
+    epss: Epss | None = None
 
 
 class Advisory(Obj):
@@ -340,6 +358,7 @@ class Vulnerability(Obj):
     last_seen_time: int | None = None
     is_exploit_available: bool | None = None
     vendor_name: str | None = None
+    is_fix_available: bool | None = None  # OCSF 1.8's name; fix_available is deprecated
 
 
 # -- events -------------------------------------------------------------------------------------
@@ -532,6 +551,30 @@ class ApiActivity(OcsfEvent):
     resources: list[ResourceDetails] | None = None
 
 
+class Module(Obj):
+    """A module (shared library, extension module) loaded into a process (OCSF ``module``)."""
+
+    file: File | None = None
+    function_name: str | None = None
+    load_type_id: int | None = None  # 1 Standard, 2 Non Standard, ...
+    load_type: str | None = None
+    type: str | None = None
+    base_address: str | None = None
+
+
+class ModuleActivity(OcsfEvent):
+    CLASS_UID = 1005
+    CATEGORY_UID = 1
+    CLASS_NAME = "Module Activity"
+    CATEGORY_NAME = "System Activity"
+    ACTIVITIES = {0: "Unknown", 1: "Load", 2: "Unload", 3: "Invoke", 99: "Other"}
+    LOAD: ClassVar[int] = 1
+
+    actor: Actor
+    device: Device
+    module: Module
+
+
 class _Finding(OcsfEvent):
     CATEGORY_UID = 2
     CATEGORY_NAME = "Findings"
@@ -574,6 +617,7 @@ EVENT_CLASSES: dict[int, type[OcsfEvent]] = {
         NetworkActivity,
         DnsActivity,
         ApiActivity,
+        ModuleActivity,
         DetectionFinding,
         VulnerabilityFinding,
     )
@@ -584,6 +628,7 @@ AnyEvent = (
     | NetworkActivity
     | DnsActivity
     | ApiActivity
+    | ModuleActivity
     | DetectionFinding
     | VulnerabilityFinding
 )
