@@ -16,7 +16,7 @@ import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ("cold_start.py", "warm.py", "micro.py", "write_path.py")
+SCRIPTS = ("cold_start.py", "warm.py", "micro.py", "write_path.py", "normalize.py")
 
 
 def main(argv: list[str] | None = None) -> int:

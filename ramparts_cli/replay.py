@@ -39,7 +39,7 @@ def _records(path: str, data: str) -> Iterator[tuple[str, Any]]:
     if stripped[:1] in ("{", "[") and "\n" in stripped:
         try:
             doc = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             doc = None
         if isinstance(doc, list):
             for i, item in enumerate(doc):
@@ -55,6 +55,8 @@ def _records(path: str, data: str) -> Iterator[tuple[str, Any]]:
             record: Any = json.loads(line)
         except ValueError:
             record = line  # a text line: the layer adapter reads prefixed log lines
+        except RecursionError:
+            record = line  # nested past Python's limit: the adapter rejects it with a reason
         yield f"{path}:{n}", record
 
 
@@ -120,7 +122,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     events, rejected, skipped, per_source = replay(
         args.files, args.source, account=args.account, region=args.region, function=args.function
     )
-    by = ", ".join(f"{n} {s}" for s, n in sorted(per_source.items())) or "none"
+    by = ", ".join(f"{n} {s}" for s, n in sorted(per_source.items()) if n) or "none"
     print(
         f"ramparts replay: {events} events ({by}); {rejected} rejected; {skipped} skipped",
         file=sys.stderr,
