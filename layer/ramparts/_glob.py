@@ -103,6 +103,10 @@ class PathGlobs:
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
+    def prefixes(self) -> tuple[str, ...]:
+        """The ``dir/`` of every ``dir/**`` entry: everything under them matches."""
+        return self._prefixes
+
     def match(self, path: str) -> bool:
         if path in self._exact or path.startswith(self._prefixes):
             return True

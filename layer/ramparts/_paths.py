@@ -171,6 +171,14 @@ class Resolver:
         self._settled: set[str] = set()
         self.trusting = True
 
+    def settled(self, d: str) -> str | None:
+        """The real path of a directory confirmed since the last change, else None."""
+        if d in self._settled:
+            cached = self._dirs.get(d)
+            if cached is not None:
+                return cached[2]
+        return None
+
     def changed(self) -> None:
         """The file system may have changed under us (a rename, link or delete was seen)."""
         self._settled.clear()

@@ -155,8 +155,20 @@ def run_case(
                 lines += [f"{ip} {name}" for name, ip in hosts.items()]
                 hosts_file.write_text("\n".join(lines) + "\n")
                 setup.append(f"mount --bind {hosts_file} /etc/hosts")
+            # What the case needs that a fresh tmpfs would hide (a checkout or venv under
+            # /tmp, as a CI clone may be): set aside with bind mounts, then put back.
+            keep = _needed_paths_under(("/tmp", *tmpfs))
+            for n, path in enumerate(keep):
+                stash = workdir / f"keep{n}"
+                stash.mkdir()
+                setup.append(f"mount --bind {_quote(path)} {_quote(str(stash))}")
             for d in ("/tmp", *tmpfs):
                 setup.append(f"mkdir -p {d} && mount -t tmpfs ramparts-test {d}")
+            for n, path in enumerate(keep):
+                stash = workdir / f"keep{n}"
+                setup.append(
+                    f"mkdir -p {_quote(path)} && mount --bind {_quote(str(stash))} {_quote(path)}"
+                )
             inner = [sys.executable, str(NETNS_HELPER), "--", *argv]
             shell = " && ".join([*setup, "exec " + " ".join(_quote(a) for a in inner)])
             argv = [*prefix, "--", "/bin/sh", "-c", shell]
@@ -188,6 +200,17 @@ def run_case(
         return CaseResult(proc.returncode, events, results, proc.stdout, proc.stderr, other)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _needed_paths_under(mounts: tuple[str, ...]) -> list[str]:
+    """The checkout and the interpreter's prefix, where a tmpfs on ``mounts`` would hide them."""
+    needed = {str(ROOT), sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    out = []
+    for path in sorted(needed):
+        hidden = any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts)
+        if hidden and not any(path.startswith(o + "/") for o in out):
+            out.append(path)
+    return out
 
 
 def _quote(s: str) -> str:

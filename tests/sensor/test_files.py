@@ -265,3 +265,27 @@ attempt("second", lambda: open("/tmp/work/out/2", "w").close())
     )
     assert r.results["second"]["ramparts"] is True
     assert [a["path"] for a in r.alerts()] == ["/srv/2"]
+
+
+def test_a_symlink_or_hard_link_in_an_already_confirmed_directory_is_still_followed():
+    r = run_case(
+        """
+import os, ramparts
+os.makedirs("/tmp/d")
+os.symlink("/srv/target", "/tmp/d/link")          # left by an earlier invocation
+@ramparts.protect
+def handler(event, context):
+    open("/tmp/d/ok", "w").close()                # confirms /tmp/d for this invocation
+    attempt("through_link", lambda: open("/tmp/d/link", "w").close())
+    attempt("plain", lambda: open("/tmp/d/ok2", "w").close())
+handler({}, None)
+""",
+        env={"RAMPARTS_MODE": "enforce"},
+        tmpfs=(OUTSIDE,),
+    )
+    assert r.results["through_link"]["ramparts"] is True
+    assert r.results["plain"] == {"ok": True, "value": None}
+    [alert] = r.alerts()
+    assert alert["path"] == "/srv/target" and alert["requested"] == "/tmp/d/link"
+    [summary] = [s for s in r.summaries() if s["phase"] == "invoke"]
+    assert summary["counts"]["file.write"] == {"allow": 2, "alert": 0, "block": 1}
