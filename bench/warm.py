@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -429,27 +430,31 @@ class Worker:
         self.config = config
         r, w = os.pipe()
         self.log_path = os.path.join(logdir, f"{config}.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    "--worker",
-                    config,
-                    "--port",
-                    str(port),
-                    "--fd",
-                    str(w),
-                    "--warmup",
-                    str(warmup),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=log,
-                pass_fds=(w,),
-                text=True,
-                env=c.child_env(path, **FAKE_AWS),
-            )
+        # The worker's stdout is a pipe, drained by a thread into the log file: on Lambda the
+        # function's stdout is a pipe to the log collector, not a file on disk.
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--worker",
+                config,
+                "--port",
+                str(port),
+                "--fd",
+                str(w),
+                "--warmup",
+                str(warmup),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(w,),
+            text=True,
+            env=c.child_env(path, **FAKE_AWS),
+        )
         os.close(w)
+        self._drain = threading.Thread(target=self._copy_log, daemon=True)
+        self._drain.start()
         if cpu is not None:
             os.sched_setaffinity(self.proc.pid, {cpu})
         self.results = os.fdopen(r, "r")
@@ -475,10 +480,21 @@ class Worker:
         wall, _, cpu = line[2:].partition(" | ")
         return [int(x) for x in wall.split()], [int(x) for x in cpu.split()]
 
+    def _copy_log(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            self._log.write(chunk)
+
     def stop(self) -> None:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait(timeout=30)
+        self._drain.join(timeout=30)
+        self._log.close()
         self.results.close()
 
     def summary(self) -> dict[str, Any]:

@@ -159,7 +159,7 @@ class Resolver:
     symlink, and any path with ``.``/``..``/``//`` in it, takes the full ``realpath``.
     """
 
-    __slots__ = ("_dirs", "_settled", "trusting")
+    __slots__ = ("_dirs", "_settled", "safe", "trusting")
 
     def __init__(self) -> None:
         self._dirs: dict[str, tuple[int, int, str]] = {}
@@ -167,8 +167,12 @@ class Resolver:
         # file system. Only the process itself (audited renames, links, deletes) or a
         # process it started can swap a directory under /tmp; until either happens, a
         # directory confirmed once needs no second lstat. ``distrust`` (a process was
-        # started, ever) turns that off for good.
+        # started, ever) turns that off for good. (Lambda extensions, which the function's
+        # owner deploys, share /tmp too: they are trusted like the function's own code.)
         self._settled: set[str] = set()
+        # Files (by the path as spelled) found to be plain files, or absent, in a settled
+        # directory: until a change is seen, nothing can turn them into links.
+        self.safe: set[str] = set()
         self.trusting = True
 
     def settled(self, d: str) -> str | None:
@@ -182,11 +186,13 @@ class Resolver:
     def changed(self) -> None:
         """The file system may have changed under us (a rename, link or delete was seen)."""
         self._settled.clear()
+        self.safe.clear()
 
     def distrust(self) -> None:
         """Another process may change the file system at any time from now on."""
         self.trusting = False
         self._settled.clear()
+        self.safe.clear()
 
     def resolve(self, ap: str) -> tuple[str, os.stat_result | None]:
         """(resolved path, lstat of it when it exists) for an absolute path."""

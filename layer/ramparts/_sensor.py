@@ -167,6 +167,7 @@ class Sensor:
         self._pending: dict[str, Callable[[Any], None]] = {}
         self._own_ids: set[int] = set()
         self._handler_count = 0
+        self._forked = False  # set in a forked child: its lines carry their pid
         self._initial_env = {k: env[k] for k in _PRELOAD_VARS if k in env}
         self.internal_errors = 0
         self._errors_seen: set[str] = set()
@@ -322,6 +323,7 @@ class Sensor:
 
     def _after_fork(self) -> None:
         self._lock = _thread.allocate_lock()
+        self._forked = True
 
     def _build_handlers(self) -> None:
         h = self._handlers
@@ -476,12 +478,18 @@ class Sensor:
         line["time"] = int(time.time() * 1000)
         if "request_id" not in line:
             line["request_id"] = self.request_id
-        pid = os.getpid()
-        if pid != self.pid:
-            line["pid"] = pid
+        if self._forked:
+            line["pid"] = os.getpid()
         data = (dumps(line) + "\n").encode("utf-8", "backslashreplace")
         fd = self._fd if self._fd >= 0 else 1
         with self._lock:
+            try:
+                if os.write(fd, data) == len(data):
+                    return
+            except InterruptedError:
+                pass
+            except OSError:
+                return
             view = memoryview(data)
             while view:
                 try:
@@ -677,10 +685,11 @@ class Sensor:
             return False
         if self._pending:
             self.check_pending()
-        if self.phase == "init" and self.counts:
+        if self.counts or self.repeats or self.suppressed:
+            # what happened outside any invocation (init, or a background thread since the
+            # last one) is summarised on its own, never dropped
             self._summary(None, error=None)
         self._reset_counts()
-        self._resolver.changed()
         self.invocations += 1
         self.phase = "invoke"
         self.request_id = getattr(context, "aws_request_id", None) if context is not None else None
@@ -735,8 +744,10 @@ class Sensor:
         if len(self._handlers) != self._handler_count:
             self.tamper("tamper.handlers", "the sensor's handler table was changed")
             self._handler_count = len(self._handlers)
-        for owner, name, wrapper in self._wrappers:
-            if getattr(owner, name, None) is not wrapper:
+        for owner, name, _wrapper in self._wrappers:
+            # another instrumentation (OpenTelemetry, APM agents) may wrap ours: fine as long
+            # as ours is still in the chain, which wrapt-style proxies make visible
+            if getattr(getattr(owner, name, None), "__ramparts_wrapped__", None) is None:
                 self.tamper(
                     "tamper.unwrapped", f"{getattr(owner, '__name__', owner)}.{name} was replaced"
                 )
@@ -941,10 +952,19 @@ class Sensor:
         confirmed, to a file that is not a symlink, under a prefix where every write is
         allowed. True when it was counted as allowed; False sends it the full way."""
         prefixes = self._fast_prefixes
-        if not prefixes or path[:1] != "/" or "/." in path or "//" in path:
+        if not prefixes:
+            return False
+        resolver = self._resolver
+        if path in resolver.safe:  # this very path, confirmed since the last change
+            c = self.counts.get("file.write")
+            if c is None:
+                c = self.counts["file.write"] = {"allow": 0, "alert": 0, "block": 0}
+            c["allow"] += 1
+            return True
+        if path[:1] != "/" or "/." in path or "//" in path:
             return False
         parent, _, name = path.rpartition("/")
-        real_parent = self._resolver.settled(parent)
+        real_parent = resolver.settled(parent)
         if real_parent is None or not name:
             return False
         real = real_parent + "/" + name
@@ -960,6 +980,8 @@ class Sensor:
             (st.st_mode & 0o170000) == 0o120000 or (st.st_dev, st.st_ino) in self._ids.inodes
         ):
             return False  # a symlink, or a hard link to a sensitive file: the full judgement
+        if resolver.trusting and len(resolver.safe) < 4096:
+            resolver.safe.add(path)
         c = self.counts.get("file.write")
         if c is None:
             c = self.counts["file.write"] = {"allow": 0, "alert": 0, "block": 0}
