@@ -46,7 +46,7 @@ VARIANT_LABEL = {
     "import": "import ramparts",
     "install": "import + install()",
     "policy": "import + install(), 50-rule policy",
-    "policy-src": "same, no .pyc (layer as shipped)",
+    "policy-src": "same, compiled at start (no .pyc)",
 }
 SENSOR_CODE = {
     "bare": "pass",

@@ -101,3 +101,24 @@ attempt("raw_to_aws_host", lambda: socket.create_connection(("dynamodb.us-east-1
     assert r.results["raw_to_aws_host"]["ramparts"] is True
     [block] = r.alerts()
     assert (block["rule"], block["host"]) == ("policy.dns", "dynamodb.us-east-1.amazonaws.com")
+
+
+def test_repeated_allowed_calls_are_counted_and_a_forbidden_one_still_blocked():
+    policy = '{"aws": {"allow": ["dynamodb:GetItem"]}}'
+    r = run_case(
+        STUB
+        + """
+import boto3
+from botocore.config import Config
+ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="eu-west-1",
+                   config=Config(retries={"max_attempts": 1}))
+for _ in range(3):
+    attempt("get", lambda: ddb.get_item(TableName="t", Key={"k": {"S": "1"}}) and "ok")
+attempt("delete", lambda: ddb.delete_table(TableName="t") and "ok")
+SENSOR.flush()
+""",
+        env={"RAMPARTS_MODE": "enforce", "RAMPARTS_POLICY": policy},
+    )
+    assert r.results["get"] == {"ok": True, "value": "ok"}
+    assert r.results["delete"]["ramparts"] is True
+    assert r.total("aws.call", "allow") == 3 and r.total("aws.call", "block") == 1
