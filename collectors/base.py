@@ -129,6 +129,30 @@ def load_json(text: str | bytes, limit: int = MAX_RECORD_BYTES) -> Any:
     return value
 
 
+def load_object(record: Any) -> tuple[dict[str, Any], str]:
+    """A record as a JSON object within the bounds, and its text (for ``raw_data``).
+
+    Records arrive as text (a log line), bytes, or already parsed (an EventBridge or SNS
+    delivery): all three get the same size and nesting limits. RecordError says why not.
+    """
+    if isinstance(record, bytes):
+        record = record.decode("utf-8", "replace")
+    if isinstance(record, str):
+        text = record
+        value = load_json(record)
+    else:
+        check_depth(record)
+        text = compact_json(record)
+        if len(text) > MAX_RECORD_BYTES:
+            raise RecordError(
+                f"record of {len(text)} bytes is over the {MAX_RECORD_BYTES}-byte limit"
+            )
+        value = record
+    if not isinstance(value, dict):
+        raise RecordError(f"expected a JSON object, got {type(value).__name__}")
+    return value, text
+
+
 def as_int(value: Any, what: str) -> int:
     """Numbers arrive as numbers or as strings (osquery); bools are not numbers."""
     if isinstance(value, bool):

@@ -36,20 +36,19 @@ from typing import Any
 from collectors.base import (
     MAX_LIST,
     MAX_LOG_EVENTS,
-    MAX_RECORD_BYTES,
     Batch,
     Context,
     RecordError,
     Reject,
     as_int,
     basename,
-    check_depth,
     clip,
     cloud,
     compact_json,
     excerpt,
     ip_text,
     load_json,
+    load_object,
     metadata,
     plausible_ms,
     raw_data,
@@ -860,21 +859,7 @@ def normalize(record: Any, ctx: Context) -> Batch:
     batch = Batch()
     origin = ctx.origin
     try:
-        if isinstance(record, bytes):
-            record = record.decode("utf-8", "replace")
-        if isinstance(record, str):
-            raw_text = record
-            value = load_json(record)
-        else:
-            check_depth(record)
-            raw_text = compact_json(record)
-            if len(raw_text) > MAX_RECORD_BYTES:
-                raise RecordError(
-                    f"record of {len(raw_text)} bytes is over the {MAX_RECORD_BYTES}-byte limit"
-                )
-            value = record
-        if not isinstance(value, dict):
-            raise RecordError(f"expected a JSON object, got {type(value).__name__}")
+        value, raw_text = load_object(record)
     except RecordError as exc:
         batch.rejects.append(Reject(SOURCE, str(exc), excerpt(record), origin))
         return batch

@@ -36,20 +36,19 @@ from typing import Any
 from collectors.base import (
     MAX_LIST,
     MAX_LOG_EVENTS,
-    MAX_RECORD_BYTES,
     Batch,
     Context,
     RecordError,
     Reject,
     as_int,
     basename,
-    check_depth,
     clip,
     cloud,
     compact_json,
     excerpt,
     ip_text,
     load_json,
+    load_object,
     metadata,
     plausible_ms,
     raw_data,
@@ -580,18 +579,7 @@ def normalize(record: Any, ctx: Context) -> Batch:
     """One results-log line -> activity events (removed and unmapped rows skipped)."""
     batch = Batch()
     try:
-        if isinstance(record, bytes):
-            record = record.decode("utf-8", "replace")
-        if isinstance(record, str):
-            value = load_json(record)
-        else:
-            check_depth(record)
-            size = len(compact_json(record))
-            if size > MAX_RECORD_BYTES:
-                raise RecordError(f"record of {size} bytes is over the {MAX_RECORD_BYTES} limit")
-            value = record
-        if not isinstance(value, dict):
-            raise RecordError(f"expected a JSON object, got {type(value).__name__}")
+        value, _text = load_object(record)
         name = value.get("name")
         if not isinstance(name, str) or not name.strip():
             raise RecordError("no query name (`name`)")

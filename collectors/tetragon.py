@@ -27,20 +27,19 @@ from typing import Any
 
 from collectors.base import (
     MAX_LIST,
-    MAX_RECORD_BYTES,
     Batch,
     Context,
     RecordError,
     Reject,
     as_int,
     basename,
-    check_depth,
     clip,
     cloud,
     compact_json,
     excerpt,
     ip_text,
     load_json,
+    load_object,
     metadata,
     raw_data,
     rfc3339_ms,
@@ -565,21 +564,7 @@ def normalize(record: Any, ctx: Context) -> Batch:
     """One Tetragon export line -> one activity event (or a skip, or a reject)."""
     batch = Batch()
     try:
-        if isinstance(record, bytes):
-            record = record.decode("utf-8", "replace")
-        if isinstance(record, str):
-            raw = record
-            value = load_json(record)
-        else:
-            check_depth(record)
-            raw = compact_json(record)
-            if len(raw) > MAX_RECORD_BYTES:
-                raise RecordError(
-                    f"record of {len(raw)} bytes is over the {MAX_RECORD_BYTES} limit"
-                )
-            value = record
-        if not isinstance(value, dict):
-            raise RecordError(f"expected a JSON object, got {type(value).__name__}")
+        value, raw = load_object(record)
         batch.events.append(_event(value, ctx, raw))
     except _Skip:
         batch.skipped += 1
