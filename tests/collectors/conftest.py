@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from collectors.base import Batch
 from collectors.model import OcsfEvent, from_ocsf
@@ -24,6 +26,24 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 LAYER_SAMPLES = SAMPLES / "layer"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+
+# Arbitrary JSON values, and the settings every adapter's fuzz tests share.
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=20), children, max_size=6)
+    ),
+    max_leaves=40,
+)
+FUZZ = settings(
+    max_examples=150,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def sample_path(source: str, name: str) -> Path:
@@ -76,7 +96,7 @@ def assert_rejects_explained(batch: Batch) -> None:
 
 def pack(payload: Any) -> str:
     """base64(gzip(json)): how CloudWatch Logs delivers a payload."""
-    return base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+    return base64.b64encode(gzip.compress(json.dumps(payload).encode(), mtime=0)).decode()
 
 
 def unpack(data: str) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors import falco
@@ -32,6 +32,8 @@ from collectors.workload import workload_of
 from ramparts_cli.replay import replay
 from tests.collectors.conftest import (
     ACCOUNT,
+    FUZZ,
+    JSON,
     REGION,
     SAMPLES,
     assert_rejects_explained,
@@ -131,25 +133,6 @@ def strings_to_numbers(value: Any) -> Any:
         return v
 
     return map_leaves(value, fn)
-
-
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=20), children, max_size=6)
-    ),
-    max_leaves=40,
-)
-
-FUZZ = settings(
-    max_examples=150,
-    deadline=2000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors import ADAPTERS, adapter, detect, layer
@@ -33,6 +33,8 @@ from collectors.model import (
 from collectors.workload import workload_of
 from tests.collectors.conftest import (
     ACCOUNT,
+    FUZZ,
+    JSON,
     REGION,
     assert_rejects_explained,
     assert_valid,
@@ -632,22 +634,6 @@ def test_shared_defaults_are_not_shared_state(sensor_lines):
 
 
 # -- fuzzing ---------------------------------------------------------------------------------------
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6)
-    ),
-    max_leaves=30,
-)
-FUZZ = settings(
-    max_examples=150,
-    deadline=2000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 def check_batch(batch: Batch) -> None:

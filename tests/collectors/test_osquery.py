@@ -19,11 +19,9 @@ from collectors import osquery
 from collectors.base import Batch, Context
 from collectors.model import FileActivity, NetworkActivity, OcsfEvent, ProcessActivity
 from collectors.workload import workload_of
-from tests.collectors.conftest import ACCOUNT, REGION, SAMPLES, assert_valid
+from tests.collectors.conftest import ACCOUNT, FUZZ, JSON, REGION, SAMPLES, assert_valid
 from tests.collectors.test_falco import (
     CTX,
-    FUZZ,
-    JSON,
     check,
     comparable,
     mutate,
