@@ -161,7 +161,8 @@ def as_int(value: Any, what: str) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit():  # not "¹" or "٣": str.isdigit takes those too
         return int(value.strip())
     raise RecordError(f"{what}: expected a number, got {clip(repr(value), 60)}")
 

@@ -49,3 +49,12 @@ def test_lambda_identity_is_the_unqualified_function_arn():
     w = lambda_function("orders", "123456789012", "eu-west-1")
     assert w.uid == "arn:aws:lambda:eu-west-1:123456789012:function:orders"
     assert w.key == "lambda:arn:aws:lambda:eu-west-1:123456789012:function:orders"
+
+
+def test_numbers_as_strings_take_only_ascii_digits():
+    from collectors.base import RecordError, as_int
+
+    assert as_int(" 42 ", "pid") == 42 and as_int("-7", "n") == -7
+    for bad in ("¹", "٣", "4²", ""):
+        with pytest.raises(RecordError):
+            as_int(bad, "pid")
