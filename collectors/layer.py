@@ -15,7 +15,7 @@ in ``docs/collectors/layer.md``; in short:
 * ``native.load``: Module Activity (1005) Load (Other for a ``dlsym`` look-up);
 * ``sensor.tamper``: Detection Finding (2004), High: the sensor already decided;
 * ``sensor.policy_error``: Detection Finding (2004), Medium: protection is degraded;
-* ``sensor.start``, ``invocation.summary``, ``sensor.error``: ``Batch.signals``
+* ``sensor.start``, ``invocation.summary``, ``sensor.error``, ``sensor.packages``: ``Batch.signals``
   (heartbeats, for coverage), not events.
 
 Identity is never read from the line: the workload comes from the trusted context only
@@ -142,7 +142,9 @@ EVENT_KINDS: Final = frozenset(
         "native.load",
     }
 )
-SIGNAL_KINDS: Final = frozenset({"sensor.start", "invocation.summary", "sensor.error"})
+SIGNAL_KINDS: Final = frozenset(
+    {"sensor.start", "invocation.summary", "sensor.error", "sensor.packages"}
+)
 FINDING_KINDS: Final = frozenset({"sensor.tamper", "sensor.policy_error"})
 KINDS: Final = EVENT_KINDS | SIGNAL_KINDS | FINDING_KINDS
 
@@ -1123,6 +1125,34 @@ def _counts(d: dict[str, Any]) -> dict[str, dict[str, int]]:
     return out
 
 
+MAX_PACKAGES = 1000
+
+
+def _packages(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The distributions of a ``sensor.packages`` line, checked."""
+    v = d.get("packages")
+    if type(v) is not list:
+        raise _fail("packages", "a list", v)
+    if len(v) > MAX_PACKAGES:
+        raise RecordError(f"packages: {len(v)} entries, over the {MAX_PACKAGES} limit")
+    out = []
+    for n, item in enumerate(v):
+        if type(item) is not dict:
+            raise RecordError(f"packages[{n}]: expected an object")
+        try:
+            out.append(
+                {
+                    "name": _str(item, "name", MAX_NAME),
+                    "version": _str(item, "version", MAX_NAME),
+                    "path": _str(item, "path", 1024),
+                    "imported": item.get("imported") is True,
+                }
+            )
+        except RecordError as exc:
+            raise RecordError(f"packages[{n}].{exc}") from None
+    return out
+
+
 def _signal(
     d: dict[str, Any], head: _Head, ident: Identity, received_ms: int | None
 ) -> dict[str, Any]:
@@ -1172,6 +1202,10 @@ def _signal(
         error = _opt_str(d, "error", MAX_NAME)
         if error is not None:
             sig["error"] = error
+    elif head.kind == "sensor.packages":
+        sig["update"] = d.get("update") is True
+        sig["packages"] = _packages(d)
+        sig["truncated"] = d.get("truncated") is True
     else:  # sensor.error
         sig["where"] = _str(d, "where", MAX_NAME)
         sig["error"] = _str(d, "error", 1024)

@@ -146,6 +146,16 @@ class Sensor:
         }
         self._learning_aws = self.modes["aws"] == "learn"  # learn prints each call: no cache
         self.max_alerts = _int_env(env, "RAMPARTS_MAX_ALERTS", 100)
+        # installed distributions, reported after the first invocation (see _packages.py)
+        self._pkg_enabled = (env.get("RAMPARTS_PACKAGES") or "on").strip().lower() not in (
+            "0",
+            "off",
+            "false",
+            "no",
+        )
+        self._pkg: list[list[Any]] | None = None
+        self._pkg_imported: list[bool] = []
+        self._pkg_modules = 0
         self._tls = _TLS()
         self._lock = _thread.allocate_lock()
         self._fd = -1
@@ -707,6 +717,11 @@ class Sensor:
             self._summary(self.request_id, error)
         except Exception as exc:
             self._internal_error("summary", exc)
+        if self._pkg_enabled and (self._pkg is None or len(sys.modules) != self._pkg_modules):
+            try:
+                self._report_packages()
+            except Exception as exc:
+                self._internal_error("packages", exc)
         self.request_id = None
         self.phase = "idle"
         self._reset_counts()
@@ -716,6 +731,45 @@ class Sensor:
         if self.counts or self.repeats or self.suppressed:
             self._summary(self.request_id, None)
             self._reset_counts()
+
+    def _report_packages(self) -> None:
+        """The installed distributions once, then those imported since the last report."""
+        tls = self._tls
+        busy, tls.busy = tls.busy, True  # our own reads are not the function's activity
+        try:
+            t0 = time.perf_counter()
+            from ramparts import _packages
+
+            first = self._pkg is None
+            if self._pkg is None:
+                self._pkg = _packages.scan()
+                self._pkg_imported = [False] * len(self._pkg)
+            dists = self._pkg
+            self._pkg_modules = len(sys.modules)
+            now = _packages.imported(dists, sys.modules)
+            fresh = [i for i, hit in enumerate(now) if hit and not self._pkg_imported[i]]
+            self._pkg_imported = now
+            if not first and not fresh:
+                return
+            chosen = range(len(dists)) if first else fresh
+            rec: dict[str, Any] = {
+                "kind": "sensor.packages",
+                "update": not first,
+                "packages": [
+                    {
+                        "name": dists[i][0],
+                        "version": dists[i][1],
+                        "path": dists[i][2],
+                        "imported": now[i],
+                    }
+                    for i in chosen
+                ],
+                "truncated": len(dists) >= _packages.MAX_PACKAGES,
+                "scan_ms": round((time.perf_counter() - t0) * 1000, 3),
+            }
+        finally:
+            tls.busy = busy
+        self._emit(rec)
 
     def _summary(self, request_id: str | None, error: BaseException | None) -> None:
         rec: dict[str, Any] = {
