@@ -11,6 +11,10 @@ Three interpreter set-ups, each compared with the same interpreter doing nothing
 * ``runtime`` ``python -S`` that first imports ``awslambdaric.bootstrap``: the modules the
               Lambda runtime has loaded when it imports the handler (and so ``ramparts``).
               This is the marginal cost a function actually pays.
+* ``otel``    ``runtime`` plus an OpenTelemetry SDK ``TracerProvider`` set up first, as in a
+              function traced with OpenTelemetry: the sensor then links its lines to the
+              active span, but still imports nothing at start (its ``_otel`` module loads at
+              the first alert), so the delta must match ``runtime``'s.
 
 Variants: ``bare`` (the set-up alone), ``import`` (``import ramparts``), ``install``
 (``+ ramparts.install()``), ``policy`` (``RAMPARTS_POLICY`` = the 50-rule
@@ -39,7 +43,7 @@ from typing import Any
 
 import _common as c
 
-SETUPS = ("clean", "venv", "runtime")
+SETUPS = ("clean", "venv", "runtime", "otel")
 VARIANTS = ("bare", "import", "install", "policy", "policy-src")
 VARIANT_LABEL = {
     "bare": "bare interpreter",
@@ -74,9 +78,16 @@ TARGET_MS = 10.0
 
 
 def _prelude(setup: str) -> str:
-    if setup == "runtime":
+    if setup in ("runtime", "otel"):
         purelib = sysconfig.get_paths()["purelib"]
-        return f"import sys; sys.path.append({purelib!r}); import awslambdaric.bootstrap"
+        pre = f"import sys; sys.path.append({purelib!r}); import awslambdaric.bootstrap"
+        if setup == "otel":
+            pre += (
+                "; from opentelemetry import trace"
+                "; from opentelemetry.sdk.trace import TracerProvider"
+                "; trace.set_tracer_provider(TracerProvider())"
+            )
+        return pre
     return ""
 
 

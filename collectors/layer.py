@@ -685,7 +685,21 @@ def _decision(d: dict[str, Any], head: _Head, mode_required: bool = True) -> _De
             un["stack"] = stack
     if "phase" in d:
         un["phase"] = _enum(d, "phase", PHASES)
+    if "trace_id" in d:  # the function's OpenTelemetry trace (W3C ids), for linking
+        un["trace_id"] = _hex_id(d, "trace_id", 32)
+        if "span_id" in d:
+            un["span_id"] = _hex_id(d, "span_id", 16)
     return _Decision(verdict, rule, un)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hex_id(d: dict[str, Any], key: str, size: int) -> str:
+    v = d.get(key)
+    if type(v) is not str or len(v) != size or not _HEX.issuperset(v):
+        raise _fail(key, f"{size} lowercase hex digits", v)
+    return v
 
 
 # -- building events -----------------------------------------------------------------------------

@@ -492,6 +492,17 @@ class Sensor:
             line["request_id"] = self.request_id
         if self._forked:
             line["pid"] = os.getpid()
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is not None:  # the function uses OpenTelemetry: link the line to its trace
+            try:
+                from ramparts import _otel
+
+                found = _otel.ids(trace)
+                if found is not None:
+                    line["trace_id"], line["span_id"] = found
+            except Exception as exc:
+                self.internal_errors += 1
+                line["otel_error"] = type(exc).__name__
         data = (dumps(line) + "\n").encode("utf-8", "backslashreplace")
         fd = self._fd if self._fd >= 0 else 1
         with self._lock:
@@ -555,6 +566,8 @@ class Sensor:
         learn = self.modes.get(section) == "learn"
         if verdict == "allow" and not learn:
             return verdict
+        if verdict != "allow" and "opentelemetry.trace" in sys.modules:
+            self._span_event(kind, verdict, rule, target, fields)
         k = (rule, kind, key if key is not None else target)
         if k in self._seen:
             if verdict != "allow":
@@ -585,8 +598,30 @@ class Sensor:
             raise RampartsBlocked(kind, rule, target)
         return verdict
 
+    def _span_event(
+        self, kind: str, verdict: str, rule: str | None, target: str, fields: dict[str, Any]
+    ) -> None:
+        """The alert as a span event on the function's active OpenTelemetry span."""
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is None:
+            return
+        tls = self._tls
+        busy, tls.busy = tls.busy, True
+        try:
+            from ramparts import _otel
+
+            _otel.add_event(trace, kind, verdict, rule, target, fields)
+        except Exception as exc:
+            self._internal_error("otel", exc)
+        finally:
+            tls.busy = busy
+
     def tamper(self, rule: str, detail: str, fields: dict[str, Any] | None = None) -> None:
         self._count("sensor.tamper", "alert")
+        if "opentelemetry.trace" in sys.modules:
+            self._span_event(
+                "sensor.tamper", "alert", rule, detail, {"detail": detail, **(fields or {})}
+            )
         k = (rule, "sensor.tamper", detail)
         if k in self._seen:
             self.repeats += 1

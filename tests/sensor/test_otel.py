@@ -1,0 +1,105 @@
+"""OpenTelemetry: alerts become span events on the function's active span, and lines carry
+the trace and span ids; a function without OpenTelemetry imports none of it."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from tests.sensor.conftest import run_case
+from tests.sensor.test_schema import SCHEMA
+
+TRACED = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+EXPORTER = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("function")
+import os, socket, subprocess, ramparts
+SENSOR = ramparts.install() if not globals().get("SENSOR") else SENSOR
+
+@ramparts.protect
+def handler(event, context):
+    with tracer.start_as_current_span("handler") as span:
+        attempt("imds", lambda: socket.create_connection(("169.254.169.254", 80), timeout=0.2))
+        attempt("shell", lambda: subprocess.run(["sh", "-c", "true"]))
+        attempt("shell again", lambda: subprocess.run(["sh", "-c", "true"]))
+        attempt("write", lambda: open("/srv/notes", "w").close())
+        ctx = span.get_span_context()
+        return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+attempt("handler", lambda: handler({}, None))
+spans = {s.name: s for s in EXPORTER.get_finished_spans()}
+s = spans["handler"]
+attempt("events", lambda: [[e.name, dict(e.attributes)] for e in s.events])
+"""
+
+
+def test_alerts_are_span_events_and_lines_carry_the_ids() -> None:
+    r = run_case(TRACED, env={"RAMPARTS_MODE": "monitor"}, tmpfs=("/srv",))
+    trace_id, span_id = r.results["handler"]["value"]
+    events = r.results["events"]["value"]
+    names = [n for n, _ in events]
+    assert names.count("ramparts.network.connect") == 1
+    assert names.count("ramparts.process.spawn") == 2  # the repeat too: it may be another span
+    assert "ramparts.file.write" in names
+    attrs = {n: a for n, a in events}
+    conn = attrs["ramparts.network.connect"]
+    assert conn["server.address"] == "169.254.169.254"
+    assert conn["server.port"] == 80
+    assert conn["ramparts.verdict"] == "alert"
+    assert conn["ramparts.rule"] == "default.credential-endpoint"
+    spawn = attrs["ramparts.process.spawn"]
+    assert spawn["process.command_args"] == ["sh", "-c", "true"]
+    assert spawn["process.executable.path"].endswith("sh")
+    assert attrs["ramparts.file.write"]["file.path"] == "/srv/notes"
+    alerts = [e for e in r.events if e.get("verdict") == "alert"]
+    assert alerts and all(e["trace_id"] == trace_id and e["span_id"] == span_id for e in alerts), (
+        alerts
+    )
+
+
+def test_enforce_block_is_recorded_on_the_span_before_raising() -> None:
+    r = run_case(TRACED, env={"RAMPARTS_MODE": "enforce"}, tmpfs=("/srv",))
+    assert r.results["handler"]["ok"]
+    attrs = {n: a for n, a in r.results["events"]["value"]}
+    assert attrs["ramparts.network.connect"]["ramparts.verdict"] == "block"
+
+
+def test_a_function_without_opentelemetry_imports_none_of_it() -> None:
+    r = run_case(
+        """
+import socket, sys, ramparts
+@ramparts.protect
+def handler(event, context):
+    attempt("imds", lambda: socket.create_connection(("169.254.169.254", 80), timeout=0.2))
+attempt("h", lambda: handler({}, None))
+attempt("mods", lambda: sorted(m for m in sys.modules if "opentelemetry" in m or m == "ramparts._otel"))
+"""
+    )
+    assert r.results["mods"]["value"] == []
+    assert r.alerts("default.credential-endpoint")
+    assert all("trace_id" not in e for e in r.events)
+
+
+def test_lines_with_trace_ids_validate_and_normalise() -> None:
+    from collectors import adapter
+    from collectors.base import Context
+
+    r = run_case(TRACED, tmpfs=("/srv",))
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    for line in r.events:
+        assert not list(validator.iter_errors(line)), line
+    ctx = Context(account="123456789012", region="eu-west-1", function="f")
+    traced = [e for e in r.events if "trace_id" in e and e.get("verdict")]
+    assert traced
+    for line in traced:
+        batch = adapter("layer").normalize(json.dumps(line), ctx)
+        assert batch.rejects == []
+        assert batch.events[0].unmapped["trace_id"] == line["trace_id"]
+        assert batch.events[0].unmapped["span_id"] == line["span_id"]
