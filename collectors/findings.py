@@ -72,6 +72,9 @@ def sample_of(alert: Alert) -> dict[str, Any]:
         sample["objects"] = objs
     if ev.disposition:
         sample["disposition"] = ev.disposition
+    trace_id = (ev.unmapped or {}).get("trace_id")
+    if isinstance(trace_id, str):
+        sample["trace_id"] = trace_id
     if alert.evidence:
         sample["evidence"] = dict(alert.evidence)
     return sample
@@ -104,6 +107,7 @@ class FindingRecord:
     description: str = ""
     version: int = 0  # for conditional writes
     response: dict[str, Any] | None = None  # set by playbooks
+    trace_id: str | None = None  # the OpenTelemetry trace of the first traced occurrence
 
     def to_item(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,6 +171,10 @@ def fold(
         record.severity = max(record.severity, a.severity)
         if record.status == "suppressed":
             record.status = "new"
+        if record.trace_id is None:
+            tid = (a.event.unmapped or {}).get("trace_id")
+            if isinstance(tid, str):
+                record.trace_id = tid
         if len(record.samples) < MAX_SAMPLES:
             record.samples.append(sample_of(a))
         else:  # keep the first ones and the latest
@@ -221,7 +229,9 @@ def to_ocsf(
         ev["uid"] = s["uid"]
         ev["name"] = s.get("type")
         ev["data"] = {
-            k: s[k] for k in ("summary", "time", "source", "disposition", "evidence") if k in s
+            k: s[k]
+            for k in ("summary", "time", "source", "disposition", "evidence", "trace_id")
+            if k in s
         }
         evidences.append(ev)
     finding = DetectionFinding(
@@ -269,6 +279,7 @@ def to_ocsf(
                 "suppressed": record.suppressed,
                 "suppressed_by": record.suppressed_by,
                 **({"response": record.response} if record.response else {}),
+                **({"trace_id": record.trace_id} if record.trace_id else {}),
             }
         },
     )
