@@ -133,7 +133,7 @@ def new_record(alert: Alert) -> FindingRecord:
         rule_id=alert.rule.id,
         title=alert.title,
         severity=alert.severity,
-        techniques=list(alert.rule.techniques),
+        techniques=list(alert.techniques or alert.rule.techniques),
         key=alert.key,
         resource=resource,
         device=device,

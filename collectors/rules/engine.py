@@ -91,6 +91,20 @@ class Hit:
     severity: int | None = None  # defaults to the rule's severity
     summary: str | None = None  # one line saying what happened; defaults to the event's message
     evidence: Mapping[str, Any] | None = None  # small, JSON-able: what an analyst needs first
+    # MITRE ATT&CK ids of this match, when the event knows better than the rule (a Falco or
+    # GuardDuty finding's own mapping); invalid ids are ignored
+    techniques: tuple[str, ...] | None = None
+
+
+def is_technique(t: str) -> bool:
+    """``T1234`` or ``T1234.001``."""
+    head, _, sub = t.partition(".")
+    return (
+        len(head) == 5
+        and head[0] == "T"
+        and head[1:].isdigit()
+        and (not sub or (len(sub) == 3 and sub.isdigit()))
+    )
 
 
 RuleFunc = Callable[..., "Hit | bool | None"]
@@ -190,8 +204,7 @@ def rule(
         raise RuleError(f"rule id must be a non-empty word, not {id!r}")
     techs = tuple(techniques)
     for t in techs:
-        head, _, sub = t.partition(".")
-        if not (head[:1] == "T" and head[1:].isdigit() and (not sub or sub.isdigit())):
+        if not is_technique(t):
             raise RuleError(f"{id}: {t!r} is not a MITRE ATT&CK technique id (T1234 or T1234.001)")
     srcs = frozenset(sources)
     unknown = srcs - SOURCES
@@ -373,6 +386,7 @@ class Alert:
     region: str | None
     evidence: Mapping[str, Any] | None = None
     suppressed_by: str | None = None  # the exception that matched, when tuned away
+    techniques: tuple[str, ...] = ()  # the match's own, else the rule's
 
     @property
     def resource_uid(self) -> str:
@@ -494,7 +508,12 @@ class Engine:
                 account=account,
                 region=event.cloud.region,
                 evidence=hit.evidence,
+                techniques=tuple(t for t in hit.techniques if is_technique(t))
+                if hit.techniques
+                else r.techniques,
             )
+            if not alert.techniques:
+                alert.techniques = r.techniques
             alert.suppressed_by = self.tuning.suppressed(alert, self.tags)
             out.append(alert)
         return out

@@ -121,6 +121,15 @@ TECHNIQUES: dict[str, tuple[str, str]] = {
     "T1573": ("Encrypted Channel", "TA0011"),
     "T1499": ("Endpoint Denial of Service", "TA0040"),
     "T1498": ("Network Denial of Service", "TA0040"),
+    "T1003.007": ("Proc Filesystem", "TA0006"),
+    "T1037.004": ("RC Scripts", "TA0003"),
+    "T1543.002": ("Systemd Service", "TA0003"),
+    "T1546.004": ("Unix Shell Configuration Modification", "TA0003"),
+    "T1548.003": ("Sudo and Sudo Caching", "TA0004"),
+    "T1548.005": ("Temporary Elevated Cloud Access", "TA0004"),
+    "T1555.006": ("Cloud Secrets Management Stores", "TA0006"),
+    "T1556.003": ("Pluggable Authentication Modules", "TA0006"),
+    "T1619": ("Cloud Storage Object Discovery", "TA0007"),
 }
 
 
