@@ -16,7 +16,14 @@ import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ("cold_start.py", "warm.py", "micro.py", "write_path.py", "normalize.py")
+SCRIPTS = (
+    "cold_start.py",
+    "warm.py",
+    "micro.py",
+    "write_path.py",
+    "normalize.py",
+    "rules.py",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

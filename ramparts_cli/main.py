@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "ramparts_cli.invoke",
     "ramparts_cli.policy",
     "ramparts_cli.replay",
+    "ramparts_cli.rules",
     "ramparts_cli.layer",
     "ramparts_cli.demo",
 )

@@ -166,7 +166,8 @@ class Tuning:
             return rid
 
         exceptions = []
-        items = data.get("exceptions") or []
+        items = data.get("exceptions")
+        items = [] if items is None else items
         if not isinstance(items, list):
             raise TuningError("exceptions: a list")
         for n, item in enumerate(items):
@@ -196,11 +197,13 @@ class Tuning:
                     f"{where}: an exception of every rule for everything; use disable"
                 )
             exceptions.append(exc)
-        disabled = data.get("disable") or []
+        disabled = data.get("disable")
+        disabled = [] if disabled is None else disabled
         if not isinstance(disabled, list):
             raise TuningError("disable: a list of rule ids")
         sev: dict[str, int] = {}
-        raw_sev = data.get("severity") or {}
+        raw_sev = data.get("severity")
+        raw_sev = {} if raw_sev is None else raw_sev
         if not isinstance(raw_sev, dict):
             raise TuningError("severity: a mapping of rule id to severity")
         for rid, value in raw_sev.items():
