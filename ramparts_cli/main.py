@@ -20,6 +20,8 @@ _COMMAND_MODULES = (
     "ramparts_cli.policy",
     "ramparts_cli.replay",
     "ramparts_cli.rules",
+    "ramparts_cli.sbom",
+    "ramparts_cli.vulns",
     "ramparts_cli.layer",
     "ramparts_cli.demo",
 )
