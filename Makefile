@@ -48,8 +48,13 @@ demo: venv
 layer: venv
 	$(BIN)/ramparts layer build --out dist
 
-synth: venv
-	$(PY) -m cdk.app
+# The CDK CLI is pinned in package.json / package-lock.json; `make test` never needs npm.
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+synth: venv node_modules/.bin/cdk
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=1 node_modules/.bin/cdk synth --quiet
 
 bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py
