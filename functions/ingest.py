@@ -71,6 +71,7 @@ from functions.store import (
     ConfirmPublished,
     DynamoBaseline,
     DynamoFindingStore,
+    DynamoSeenStore,
     DynamoStateStore,
 )
 
@@ -613,7 +614,12 @@ def build(
     publishers.append(ConfirmPublished(store))  # last: only after every publisher succeeded
     return Ingest(
         config,
-        Pipeline(engine, store, publishers),
+        Pipeline(
+            engine,
+            store,
+            publishers,
+            observers=[DynamoSeenStore(config.baseline_table, client=dynamodb)],
+        ),
         DeadLetterQueue(config.dlq_url, client=sess.client("sqs")),
         account=account,
         baseline=baseline,

@@ -28,6 +28,12 @@ class Publisher(Protocol):
     def publish(self, items: Sequence[Published]) -> None: ...
 
 
+class Observer(Protocol):
+    """Sees every normalised batch after detection (coverage: which sensor reported)."""
+
+    def observe(self, batch: Batch) -> None: ...
+
+
 @dataclass(slots=True)
 class Result:
     events: int = 0
@@ -64,10 +70,12 @@ class Pipeline:
         engine: Engine | None = None,
         store: FindingStore | None = None,
         publishers: Sequence[Publisher] = (),
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.engine = engine or Engine()
         self.store: FindingStore = store if store is not None else MemoryStore()
         self.publishers = list(publishers)
+        self.observers = list(observers)
 
     def detect(self, events: Sequence[OcsfEvent]) -> tuple[list[Alert], list[RuleFailure]]:
         """Rules over events (in time order), state flushed; rule failures reported."""
@@ -83,6 +91,8 @@ class Pipeline:
         published = self.store.apply(alerts)
         for p in self.publishers:
             p.publish(published)
+        for o in self.observers:
+            o.observe(batch)
         return Result(
             events=len(batch.events),
             rejects=list(batch.rejects),

@@ -433,3 +433,146 @@ class DynamoBaseline:
         )
         self._known.add(k)
         self._unknown.discard(k)
+
+
+# -- coverage: which sensor last reported for each workload ----------------------------------
+SEEN_PREFIX = "seen#"
+
+
+def _seen_from(batch: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest report per (workload key, source) in a normalised batch."""
+    from collectors.rules.engine import source_of
+    from collectors.workload import workload_of
+
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in batch.events:
+        account = e.cloud.account.uid if e.cloud.account else None
+        wl = workload_of(getattr(e, "device", None), account)
+        if wl is None:
+            continue
+        k = (wl.key, source_of(e))
+        cur = out.get(k)
+        if cur is None or e.time > cur["last_seen_ms"]:
+            out[k] = {
+                "workload": wl.key,
+                "type": wl.type,
+                "name": wl.name,
+                "account": account,
+                "region": e.cloud.region,
+                "last_seen_ms": e.time,
+            }
+    for s in batch.signals:
+        key = s.get("workload")
+        if not isinstance(key, str) or not isinstance(s.get("time"), int):
+            continue
+        k = (key, str(s.get("source") or "layer"))
+        cur = out.get(k)
+        if cur is None or s["time"] >= cur["last_seen_ms"]:
+            entry = {
+                "workload": key,
+                "type": key.split(":", 1)[0],
+                "name": s.get("function"),
+                "account": s.get("account"),
+                "region": s.get("region"),
+                "last_seen_ms": s["time"],
+            }
+            if cur is not None:
+                entry = {**cur, **{k2: v for k2, v in entry.items() if v is not None}}
+            out[k] = entry
+        if s.get("kind") == "sensor.start":
+            for field_name, attr in (
+                ("version", "sensor_version"),
+                ("mode", "mode"),
+                ("attach", "attach"),
+                ("python", "python"),
+            ):
+                if s.get(field_name) is not None:
+                    out[k][attr] = s[field_name]
+    return out
+
+
+class DynamoSeenStore:
+    """Coverage: when each workload's sensor last reported, and what a function's sensor
+    said about its packages. A pipeline observer (``observe(batch)``).
+
+    baseline table items
+        ``pk = "seen#<workload key>"``, ``sk = <source>`` (``layer``, ``falco``, ``osquery``,
+        ``tetragon``, ``guardduty``, ``inspector``): ``workload``, ``type``, ``name``,
+        ``account``, ``region``, ``first_seen_ms``, ``last_seen_ms`` and, for the layer, the
+        sensor's ``sensor_version``, ``mode``, ``attach``, ``python`` from its last start.
+        Only moves forward in time (a late batch never makes a workload look older).
+
+        ``pk = "seen#<workload key>"``, ``sk = "packages"``: the distributions of the last
+        full ``sensor.packages`` report (``packages``: name, version, path, imported),
+        ``reported_ms``, and ``imported`` (the names imported so far, with later updates).
+    """
+
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        self.table = table_name
+        self.client = client if client is not None else boto3.client("dynamodb")
+
+    @staticmethod
+    def key(workload: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": SEEN_PREFIX + key_text(workload)}, "sk": {"S": sk}}
+
+    def observe(self, batch: Any) -> None:
+        for (workload, source), seen in _seen_from(batch).items():
+            self._touch(workload, source, seen)
+        for s in batch.signals:
+            if s.get("kind") == "sensor.packages" and isinstance(s.get("workload"), str):
+                self._packages(s)
+
+    def _touch(self, workload: str, source: str, seen: dict[str, Any]) -> None:
+        values = {k: v for k, v in seen.items() if v is not None and k != "last_seen_ms"}
+        sets = [f"#{k} = :{k}" for k in values]
+        sets += ["last_seen_ms = :t", "first_seen_ms = if_not_exists(first_seen_ms, :t)"]
+        attrs = {f":{k}": _SER.serialize(to_dynamo(v)) for k, v in values.items()}
+        attrs[":t"] = {"N": str(seen["last_seen_ms"])}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self.key(workload, source),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(last_seen_ms) OR last_seen_ms < :t",
+                ExpressionAttributeNames={f"#{k}": k for k in values},
+                ExpressionAttributeValues=attrs,
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":  # older than what is stored
+                raise
+
+    def _packages(self, s: dict[str, Any]) -> None:
+        pkgs = [p for p in s.get("packages") or [] if isinstance(p, dict)]
+        imported = sorted({str(p.get("name")) for p in pkgs if p.get("imported")})
+        key = self.key(s["workload"], "packages")
+        when = s.get("time") if isinstance(s.get("time"), int) else 0
+        if not s.get("update"):
+            item = serialize({"packages": pkgs, "reported_ms": when, "workload": s["workload"]})
+            if imported:
+                item["imported"] = {"SS": imported}
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={**key, **item},
+                    ConditionExpression="attribute_not_exists(reported_ms) OR reported_ms <= :t",
+                    ExpressionAttributeValues={":t": {"N": str(when)}},
+                )
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":  # a newer report is stored
+                    raise
+        elif imported:
+            self.client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="ADD imported :i",
+                ExpressionAttributeValues={":i": {"SS": imported}},
+            )
+
+    def get(self, workload: str) -> dict[str, dict[str, Any]]:
+        """Every item of a workload, by sort key (for tools and tests)."""
+        resp = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": SEEN_PREFIX + key_text(workload)}},
+        )
+        return {i["sk"]["S"]: deserialize(i) for i in resp.get("Items", [])}
