@@ -21,6 +21,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+# The role playbooks (and tag look-ups) assume in each protected account (Member stack).
+RESPONDER_ROLE_NAME = "ramparts-responder"
+
 __all__ = [
     "CONFIG_FILE_NAME",
     "PLAYBOOK_MODES",

@@ -43,7 +43,7 @@ from cdk.bundling import (
     DependencyBundler,
     bundling_options,
 )
-from cdk.config import RampartsConfig
+from cdk.config import RESPONDER_ROLE_NAME, RampartsConfig
 from cdk.nag import acknowledge
 
 __all__ = ["BUS_NAME", "INGEST_HANDLER", "CoreStack"]
@@ -382,6 +382,9 @@ class CoreStack(cdk.Stack):
             env["RULES_DIR"] = self.config.rules_dir
         if self._tuning_source is not None:
             env["TUNING_URI"] = self._tuning_source[0]
+            env["RESPONDER_ROLE_NAME"] = RESPONDER_ROLE_NAME  # tags for tuning exceptions
+            if self.config.responder_external_id:
+                env["RESPONDER_EXTERNAL_ID"] = self.config.responder_external_id
         return env
 
     def _ingest(self) -> lambda_.Function:
@@ -517,6 +520,17 @@ class CoreStack(cdk.Stack):
                 sid="Alerts", actions=["sns:Publish"], resources=[self.topic.topic_arn]
             ),
         ]
+        if self._tuning_source is not None:  # tag conditions of exceptions: read through members
+            statements.append(
+                iam.PolicyStatement(
+                    sid="WorkloadTags",
+                    actions=["sts:AssumeRole"],
+                    resources=[
+                        f"arn:{self.partition}:iam::{a}:role/{RESPONDER_ROLE_NAME}"
+                        for a in self.config.protected_accounts
+                    ],
+                )
+            )
         if self.config.security_hub_export:
             statements.append(
                 iam.PolicyStatement(

@@ -27,14 +27,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk.bundling import REPO_ROOT, CodeBundler, bundling_options
-from cdk.config import RampartsConfig
+from cdk.config import RESPONDER_ROLE_NAME, RampartsConfig
 from cdk.core_stack import GUARDDUTY_PATTERN, INSPECTOR_PATTERN, _retention, acknowledge_runtime
 from cdk.nag import acknowledge, nag_name
 from cdk.protect import LOG_FILTER_NAME, SENSOR_FILTER_PATTERN
 
 __all__ = ["RESPONDER_ROLE_NAME", "MemberStack"]
 
-RESPONDER_ROLE_NAME = "ramparts-responder"
 CORE_STACK_NAME = "RampartsCore"
 # Roles the responder role must never change, whatever the finding says.
 _UNTOUCHABLE_ROLES = (

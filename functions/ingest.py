@@ -74,6 +74,7 @@ from functions.store import (
     DynamoSeenStore,
     DynamoStateStore,
 )
+from functions.tags import TagLookup
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "ramparts-ingest")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Ramparts")
@@ -590,11 +591,20 @@ def build(
             logger.error("tuning file not used, running untuned", extra={"error": str(exc)})
             metrics.add_metric(name="TuningErrors", unit=MetricUnit.Count, value=1)
     baseline = DynamoBaseline(config.baseline_table, config.learning_s, client=dynamodb)
+    needs_tags = tuning is not None and any(e.tags for e in tuning.exceptions)
     engine = Engine(
         reg,
         state=DynamoStateStore(config.baseline_table, client=dynamodb),
         baseline=baseline,
         tuning=tuning,
+        tags=TagLookup(
+            own_account=account,
+            role_name=config.responder_role_name,
+            external_id=config.responder_external_id,
+            session=sess,
+        )
+        if needs_tags
+        else None,
     )
     store = DynamoFindingStore(config.findings_table, client=dynamodb)
     publishers: list[Publisher] = [

@@ -190,6 +190,7 @@ def test_ingest_function_and_environment(synth):
         "MEMBER_ACCOUNTS",
         "BASELINE_LEARNING_DAYS",
         "TUNING_URI",
+        "RESPONDER_ROLE_NAME",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
@@ -295,12 +296,20 @@ def test_ingest_permissions_are_named(synth):
         "dynamodb:ConditionCheckItem",
     }
     assert len(by_sid["Tables"]["Resource"]) == 2
-    assert by_sid["SecurityHub"]["Resource"] == (
-        f"arn:{{Partition}}:securityhub:{REGION}:{CORE}:product/{CORE}/default".replace(
-            "{Partition}", "aws"
+    assert f"securityhub:{REGION}:{CORE}:product/{CORE}/default" in json.dumps(
+        by_sid["SecurityHub"]["Resource"]
+    )
+    # tag conditions of tuning exceptions are read through each account's responder role
+    assert by_sid["WorkloadTags"]["Action"] == "sts:AssumeRole"
+    assert (
+        sorted(json.dumps(r) for r in by_sid["WorkloadTags"]["Resource"])
+        == sorted(
+            json.dumps(r)
+            for r in by_sid["WorkloadTags"]["Resource"]
+            if f":{CORE}:role/ramparts-responder" in json.dumps(r)
+            or f":{MEMBER}:role/ramparts-responder" in json.dumps(r)
         )
-        if isinstance(by_sid["SecurityHub"]["Resource"], str)
-        else by_sid["SecurityHub"]["Resource"]
+        and len(by_sid["WorkloadTags"]["Resource"]) == 2
     )
     assert (
         by_sid["Tuning"]["Resource"] == "arn:aws:s3:::ramparts-config-bucket/tuning.yaml"
