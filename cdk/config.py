@@ -47,7 +47,6 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 
 
 class ConfigError(ValueError):
@@ -73,7 +72,7 @@ class RampartsConfig:
     # Playbook name -> dry-run | approval | automatic (default dry-run; cdk/playbooks).
     playbook_modes: Mapping[str, str] = field(default_factory=dict)
     # Deploy the response playbooks (cdk/playbooks) in the Core stack.
-    playbooks: bool = False
+    playbooks: bool = True
     notification_email: str | None = None
     notification_endpoints: tuple[str, ...] = ()  # https:// endpoints subscribed to the topic
     alert_min_severity: str = "HIGH"
@@ -87,8 +86,6 @@ class RampartsConfig:
     log_retention_days: int = 30
     # Evidence bucket: S3 Object Lock (governance mode) for this many days; 0 = no lock.
     evidence_object_lock_days: int = 0
-    # When set, the responder role's trust policy also requires this sts:ExternalId.
-    responder_external_id: str | None = None
     # How often the Member stack's reconciler re-checks every function (minutes).
     reconcile_minutes: int = 360
 
@@ -168,10 +165,6 @@ class RampartsConfig:
             problems.append("evidence_object_lock_days: must be 0 (off) or more")
         if not 5 <= self.reconcile_minutes <= 1440:
             problems.append("reconcile_minutes: must be between 5 and 1440")
-        if self.responder_external_id is not None and not _EXTERNAL_ID.match(
-            self.responder_external_id
-        ):
-            problems.append("responder_external_id: 2-1224 characters of [\\w+=,.@:/-]")
         if problems:
             raise ConfigError("invalid Ramparts configuration:\n  " + "\n  ".join(problems))
         return self
@@ -262,7 +255,6 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "findings_ttl_days": _as_int,
     "log_retention_days": _as_int,
     "evidence_object_lock_days": _as_int,
-    "responder_external_id": _as_str,
     "reconcile_minutes": _as_int,
 }
 assert set(_CONVERTERS) == {f.name for f in fields(RampartsConfig)}

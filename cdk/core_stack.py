@@ -44,7 +44,7 @@ from cdk.bundling import (
     bundling_options,
 )
 from cdk.config import RESPONDER_ROLE_NAME, RampartsConfig
-from cdk.nag import acknowledge
+from cdk.nag import acknowledge, acknowledge_runtime
 
 __all__ = ["BUS_NAME", "INGEST_HANDLER", "CoreStack"]
 
@@ -87,6 +87,8 @@ class CoreStack(cdk.Stack):
         self._ingest_alarms()
         self.state_machines: dict[str, sfn.StateMachine] = {}
         self._playbooks()
+        self._inventory()
+        self._vulns()
         self.dashboard = self._dashboard()
         self._outputs()
 
@@ -383,8 +385,6 @@ class CoreStack(cdk.Stack):
         if self._tuning_source is not None:
             env["TUNING_URI"] = self._tuning_source[0]
             env["RESPONDER_ROLE_NAME"] = RESPONDER_ROLE_NAME  # tags for tuning exceptions
-            if self.config.responder_external_id:
-                env["RESPONDER_EXTERNAL_ID"] = self.config.responder_external_id
         return env
 
     def _ingest(self) -> lambda_.Function:
@@ -403,6 +403,7 @@ class CoreStack(cdk.Stack):
                 ),
             ),
         )
+        self.ingest_deps = deps  # shared with the inventory function
         role = iam.Role(
             self,
             "IngestRole",
@@ -639,10 +640,8 @@ class CoreStack(cdk.Stack):
         # The single call site of the playbooks construct (cdk/playbooks/, built separately).
         if not self.config.playbooks:
             return
-        try:
-            from cdk.playbooks import Playbooks, PlaybooksConfig
-        except ImportError:
-            return
+        from cdk.playbooks import Playbooks, PlaybooksConfig
+
         cfg = self.config
         playbooks = Playbooks(
             self,
@@ -660,6 +659,74 @@ class CoreStack(cdk.Stack):
             ),
         )
         self.add_state_machine_alarms(dict(playbooks.state_machines))
+        self.alarm(
+            "UndeliveredFindingsDepth",
+            playbooks.undelivered.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(5)
+            ),
+            1,
+            "Findings EventBridge could not deliver to a playbook",
+        )
+        self.playbooks = playbooks
+
+    def _vulns(self) -> None:
+        """Vulnerability findings for deployed functions, and the OSV database kept current
+        (cdk/vulns.py); the database lives under advisories/ in the evidence bucket."""
+        from cdk.vulns import Vulns, VulnsConfig
+
+        cfg = self.config
+        self.vulns = Vulns(
+            self,
+            "Vulns",
+            bucket=self.evidence_bucket,
+            key=self.key,
+            bus=self.bus,
+            baseline_table=self.baseline_table,
+            findings_table=self.findings_table,
+            config=VulnsConfig(
+                accounts=tuple(cfg.protected_accounts),
+                regions=tuple(cfg.regions),
+                log_retention=_retention(cfg.log_retention_days),
+                layers=[self.ingest_deps],
+            ),
+        )
+        for name, fn in (("OsvUpdate", self.vulns.updater), ("VulnScan", self.vulns.scanner)):
+            self.alarm(
+                f"{name}Errors",
+                fn.metric_errors(period=cdk.Duration.minutes(5)),
+                1,
+                f"{name} failed (see its log)",
+            )
+
+    def _inventory(self) -> None:
+        """The scheduled coverage inventory (cdk/inventory.py)."""
+        from cdk.inventory import Inventory, InventoryConfig
+
+        cfg = self.config
+        self.inventory = Inventory(
+            self,
+            "Inventory",
+            baseline_table=self.baseline_table,
+            findings_table=self.findings_table,
+            bus=self.bus,
+            evidence_bucket=self.evidence_bucket,
+            key=self.key,
+            deps_layer=self.ingest_deps,
+            dead_letter_queue=self.failure_dlq,
+            config=InventoryConfig(
+                accounts=cfg.protected_accounts,
+                regions=cfg.regions,
+                core_account=cfg.core_account,
+                layer_name=cfg.layer_name,
+                log_retention=_retention(cfg.log_retention_days),
+            ),
+        )
+        self.alarm(
+            "InventoryErrors",
+            self.inventory.function.metric_errors(period=cdk.Duration.minutes(5)),
+            1,
+            "Coverage inventory failed",
+        )
 
     def _dashboard(self) -> cloudwatch.Dashboard:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="Ramparts")
@@ -696,17 +763,6 @@ class CoreStack(cdk.Stack):
         }
         for name, value in values.items():
             cdk.CfnOutput(self, name, value=value)
-
-
-def acknowledge_runtime(fn: lambda_.Function) -> None:
-    """python3.13 rather than the newest runtime: what the pinned dependencies are tested on."""
-    for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
-        acknowledge(
-            fn,
-            rule,
-            "Pinned to python3.13, the newest runtime the platform's dependencies and tests "
-            "cover; moved forward deliberately, not by a synth.",
-        )
 
 
 def _own_logs_statement(log_group: logs.LogGroup) -> iam.PolicyStatement:

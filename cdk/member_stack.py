@@ -9,7 +9,8 @@
 - **Finding forwarding** (member accounts only): GuardDuty and Inspector findings on the
   default bus go to the core account's ``ramparts`` bus.
 - **Responder role** (``ramparts-responder``, primary region only: IAM is global): assumed by
-  the core account's playbook roles with an external id, limited to the response actions.
+  the core account's playbook roles (by principal ARN, and organisation when configured),
+  limited to the response actions.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from constructs import Construct
 
 from cdk.bundling import REPO_ROOT, CodeBundler, bundling_options
 from cdk.config import RESPONDER_ROLE_NAME, RampartsConfig
-from cdk.core_stack import GUARDDUTY_PATTERN, INSPECTOR_PATTERN, _retention, acknowledge_runtime
-from cdk.nag import acknowledge, nag_name
+from cdk.core_stack import GUARDDUTY_PATTERN, INSPECTOR_PATTERN, _retention
+from cdk.inventory import ECS_DESCRIBE_ACTIONS, LIST_ACTIONS, ecs_describe_resources
+from cdk.nag import acknowledge, acknowledge_runtime, nag_name
 from cdk.protect import LOG_FILTER_NAME, SENSOR_FILTER_PATTERN
 
 __all__ = ["RESPONDER_ROLE_NAME", "MemberStack"]
@@ -248,9 +250,10 @@ class MemberStack(cdk.Stack):
                 )
             },
         }
+        # No sts:ExternalId: Step Functions' cross-account `Credentials` cannot pass one, and
+        # the principal condition above already limits the role to the core account's own
+        # Ramparts roles (an external id guards against confused deputies across owners).
         equals: dict[str, str] = {}
-        if cfg.responder_external_id:
-            equals["sts:ExternalId"] = cfg.responder_external_id
         if cfg.organization_id:
             equals["aws:PrincipalOrgID"] = cfg.organization_id
         if equals:
@@ -290,7 +293,12 @@ class MemberStack(cdk.Stack):
             ),
             iam.PolicyStatement(
                 sid="RevokeRoleSessions",
-                actions=["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRole"],
+                actions=[
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                ],
                 resources=[iam_role_arn],
                 conditions={"StringNotEquals": {"iam:ResourceTag/ramparts:exempt": "true"}},
             ),
@@ -319,6 +327,22 @@ class MemberStack(cdk.Stack):
                 ],
             ),
             iam.PolicyStatement(
+                sid="InstanceProfiles",
+                actions=["iam:GetInstanceProfile"],
+                resources=[f"arn:{partition}:iam::{account}:instance-profile/*"],
+            ),
+            iam.PolicyStatement(
+                sid="Ec2Release",
+                actions=["ec2:DeleteTags"],
+                resources=[*arns("ec2", "instance/*"), *arns("ec2", "security-group/*")],
+            ),
+            iam.PolicyStatement(
+                sid="Ec2IsolationCleanup",
+                actions=["ec2:DeleteSecurityGroup"],
+                resources=arns("ec2", "security-group/*"),
+                conditions={"StringEquals": {"aws:ResourceTag/ramparts:isolation": "true"}},
+            ),
+            iam.PolicyStatement(
                 sid="Ec2IsolationEgress",
                 actions=["ec2:RevokeSecurityGroupEgress"],
                 resources=arns("ec2", "security-group/*"),
@@ -326,13 +350,22 @@ class MemberStack(cdk.Stack):
             ),
             iam.PolicyStatement(
                 sid="AutoScalingDetach",
-                actions=["autoscaling:DetachInstances", "autoscaling:EnterStandby"],
+                actions=[
+                    "autoscaling:DetachInstances",
+                    "autoscaling:AttachInstances",
+                    "autoscaling:EnterStandby",
+                ],
                 resources=arns("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
             ),
             iam.PolicyStatement(
                 sid="EcsStop",
-                actions=["ecs:StopTask", "ecs:DescribeTasks"],
+                actions=["ecs:StopTask", "ecs:DescribeTasks", "ecs:ListTagsForResource"],
                 resources=arns("ecs", "task/*"),
+            ),
+            iam.PolicyStatement(
+                sid="EcsTaskDefinitions",
+                actions=["ecs:DescribeTaskDefinition"],
+                resources=["*"],  # DescribeTaskDefinition takes no resource-level permission
             ),
             iam.PolicyStatement(
                 sid="EcsDescribe",
@@ -352,6 +385,43 @@ class MemberStack(cdk.Stack):
                 actions=["ec2:Describe*", "autoscaling:Describe*"],
                 resources=["*"],
             ),
+            iam.PolicyStatement(
+                sid="InventoryList",  # the coverage inventory (cdk/inventory.py)
+                actions=list(LIST_ACTIONS),
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="InventoryDescribeEcs",
+                actions=list(ECS_DESCRIBE_ACTIONS),
+                resources=ecs_describe_resources(partition),
+            ),
+            iam.PolicyStatement(
+                sid="VulnScanList",  # vulnerability scan (cdk/vulns.py): no narrower resource
+                actions=["lambda:ListFunctions", "inspector2:ListFindings"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="VulnScanLayers",
+                actions=["lambda:GetLayerVersion"],
+                resources=[f"arn:{partition}:lambda:*:*:layer:*:*"],
+            ),
+            iam.PolicyStatement(
+                sid="VulnScanRolePower",  # how much a function's role can do (read-only)
+                actions=[
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListRolePolicies",
+                    "iam:GetRolePolicy",
+                ],
+                resources=[iam_role_arn],
+            ),
+            iam.PolicyStatement(
+                sid="VulnScanPolicies",
+                actions=["iam:GetPolicy", "iam:GetPolicyVersion"],
+                resources=[
+                    f"arn:{partition}:iam::{account}:policy/*",
+                    f"arn:{partition}:iam::aws:policy/*",
+                ],
+            ),
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
@@ -368,7 +438,9 @@ class MemberStack(cdk.Stack):
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "Only the read-only Describe actions above, which cannot be scoped.",
+            "Only read-only calls that cannot be scoped: the Describe actions above, and the "
+            "coverage inventory's List/Describe/GetMetricData calls (InventoryList), and the "
+            "vulnerability scan's lambda:ListFunctions and inspector2:ListFindings.",
         )
         for resource in _wildcard_resources(statements):
             acknowledge(

@@ -27,9 +27,9 @@ Every variable the ingest function (``functions/ingest.py``) reads:
     :mod:`collectors.rules.tuning`), read at cold start. A bad file does not stop ingest.
 ``RULES_DIR`` (optional)
     Folder bundled with the function holding user rules (``*.py``), added to the built-in pack.
-``RESPONDER_ROLE_NAME`` (default ``ramparts-responder``), ``RESPONDER_EXTERNAL_ID`` (optional)
+``RESPONDER_ROLE_NAME`` (default ``ramparts-responder``)
     The role assumed in a workload's account to read its tags, for tuning exceptions that
-    name tags (see :mod:`functions.tags`), and the external id its trust policy requires.
+    name tags (see :mod:`functions.tags`).
 ``BASELINE_LEARNING_DAYS`` (default 7)
     How long a workload's baseline learns before baseline rules judge it.
 ``AWS_REGION`` (set by Lambda)
@@ -112,7 +112,6 @@ class Config:
     baseline_learning_days: int = 7
     region: str | None = None
     responder_role_name: str = "ramparts-responder"
-    responder_external_id: str | None = None
 
     @property
     def learning_s(self) -> int:
@@ -151,5 +150,4 @@ class Config:
             baseline_learning_days=int(days_text),
             region=_optional(env, "AWS_REGION") or _optional(env, "AWS_DEFAULT_REGION"),
             responder_role_name=_optional(env, "RESPONDER_ROLE_NAME") or "ramparts-responder",
-            responder_external_id=_optional(env, "RESPONDER_EXTERNAL_ID"),
         )

@@ -600,7 +600,6 @@ def build(
         tags=TagLookup(
             own_account=account,
             role_name=config.responder_role_name,
-            external_id=config.responder_external_id,
             session=sess,
         )
         if needs_tags

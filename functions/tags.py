@@ -34,7 +34,6 @@ class TagLookup:
         *,
         own_account: str | None,
         role_name: str = "ramparts-responder",
-        external_id: str | None = None,
         session: Any = None,
         ttl_s: int = DEFAULT_TTL_S,
         clock: Callable[[], float] = time.monotonic,
@@ -42,7 +41,6 @@ class TagLookup:
     ) -> None:
         self.own_account = own_account
         self.role_name = role_name
-        self.external_id = external_id
         self.session = session if session is not None else boto3.session.Session()
         self.ttl_s = ttl_s
         self.clock = clock
@@ -78,10 +76,9 @@ class TagLookup:
         if found is None or now - found[0] > SESSION_TTL_S:
             sts = self.session.client("sts")
             role = f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
-            args = {"RoleArn": role, "RoleSessionName": "ramparts-ingest-tags"}
-            if self.external_id:
-                args["ExternalId"] = self.external_id
-            creds = sts.assume_role(**args)["Credentials"]
+            creds = sts.assume_role(RoleArn=role, RoleSessionName="ramparts-ingest-tags")[
+                "Credentials"
+            ]
             sess = boto3.session.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],

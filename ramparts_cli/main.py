@@ -22,6 +22,8 @@ _COMMAND_MODULES = (
     "ramparts_cli.rules",
     "ramparts_cli.sbom",
     "ramparts_cli.vulns",
+    "ramparts_cli.approve",
+    "ramparts_cli.coverage",
     "ramparts_cli.layer",
     "ramparts_cli.demo",
 )

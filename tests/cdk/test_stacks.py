@@ -246,7 +246,7 @@ def test_ingest_event_sources_report_batch_item_failures(synth):
 
 def test_queues_are_encrypted_with_the_key_and_dlqs_alarmed(synth):
     t = core(synth)
-    t.resource_count_is("AWS::SQS::Queue", 3)
+    t.resource_count_is("AWS::SQS::Queue", 4)  # + the playbooks' undelivered findings
     t.all_resources_properties("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()})
     t.has_resource_properties(
         "AWS::SQS::Queue",
@@ -261,13 +261,20 @@ def test_queues_are_encrypted_with_the_key_and_dlqs_alarmed(synth):
     )
     alarms = t.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == [
-        "ApproximateNumberOfMessagesVisible",
-        "ApproximateNumberOfMessagesVisible",
-        "Errors",
-        "IteratorAge",
-        "Throttles",
-    ]
+    assert metrics == sorted(
+        [
+            "ApproximateNumberOfMessagesVisible",  # poison DLQ
+            "ApproximateNumberOfMessagesVisible",  # failure DLQ
+            "ApproximateNumberOfMessagesVisible",  # findings no playbook could take
+            "Errors",  # ingest
+            "Errors",  # inventory
+            "Errors",  # OSV update
+            "Errors",  # vulnerability scan
+            "IteratorAge",
+            "Throttles",
+            *["ExecutionsFailed"] * 5,  # one per playbook
+        ]
+    )
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [
             {"Ref": next(iter(t.find_resources("AWS::SNS::Topic")))}

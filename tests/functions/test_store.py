@@ -234,3 +234,31 @@ def test_asff_resource_types(resource: dict[str, Any], expected: str) -> None:
     asff = to_asff(_record(resource=resource, techniques=[]), ACCOUNT, REGION)
     assert asff["Resources"][0]["Type"] == expected
     assert asff["Types"] == ["Unusual Behaviors/Process"]
+
+
+def test_a_playbook_response_survives_a_concurrent_ingest_write(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A playbook records its response on the finding while an ingest holds an older read:
+    the response bumps the version, so the ingest's write retries on a fresh read and keeps
+    it."""
+    from functions.respond import status
+
+    ddb = aws.client("dynamodb")
+    table = aws.config.findings_table
+    monkeypatch.setenv("FINDINGS_TABLE", table)
+    first = alerts(range(1, 3))
+    DynamoFindingStore(table, client=ddb).apply(first)
+    fid = first[0].finding_id
+    guard = {"playbook": "contain-lambda", "finding_id": fid, "mode": "automatic", "execution": "x"}
+
+    store = DynamoFindingStore(
+        table,
+        client=Interleaving(ddb, lambda: status.mark_finding(guard, "applied")),  # type: ignore[arg-type]
+        sleep=lambda s: None,
+    )
+    store.apply(alerts(range(3, 6)))
+    record = store.get(fid)
+    assert record is not None
+    assert record.count == 5
+    assert record.response is not None and record.response["status"] == "applied"
