@@ -652,6 +652,7 @@ class CoreStack(cdk.Stack):
             evidence_bucket=self.evidence_bucket,
             topic=self.topic,
             key=self.key,
+            layers=[self.ingest_deps],
             config=PlaybooksConfig(
                 modes=dict(cfg.playbook_modes),
                 accounts=cfg.protected_accounts,

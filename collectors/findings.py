@@ -108,6 +108,7 @@ class FindingRecord:
     version: int = 0  # for conditional writes
     response: dict[str, Any] | None = None  # set by playbooks
     trace_id: str | None = None  # the OpenTelemetry trace of the first traced occurrence
+    span_id: str | None = None  # and the span in the function that saw it
 
     def to_item(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,9 +173,11 @@ def fold(
         if record.status == "suppressed":
             record.status = "new"
         if record.trace_id is None:
-            tid = (a.event.unmapped or {}).get("trace_id")
+            un = a.event.unmapped or {}
+            tid, sid = un.get("trace_id"), un.get("span_id")
             if isinstance(tid, str):
                 record.trace_id = tid
+                record.span_id = sid if isinstance(sid, str) else None
         if len(record.samples) < MAX_SAMPLES:
             record.samples.append(sample_of(a))
         else:  # keep the first ones and the latest
@@ -280,6 +283,7 @@ def to_ocsf(
                 "suppressed_by": record.suppressed_by,
                 **({"response": record.response} if record.response else {}),
                 **({"trace_id": record.trace_id} if record.trace_id else {}),
+                **({"span_id": record.span_id} if record.span_id else {}),
             }
         },
     )

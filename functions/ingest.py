@@ -64,6 +64,7 @@ from collectors.base import (
 )
 from collectors.rules.engine import Engine, Registry, RuleError, builtin, load_folder
 from collectors.rules.tuning import Tuning, TuningError
+from functions import telemetry
 from functions.config import Config, parse_s3_uri
 from functions.pipeline import Pipeline, Publisher, Result, normalise
 from functions.publish import EventBridgePublisher, SecurityHubPublisher, SnsPublisher
@@ -658,7 +659,15 @@ def reset() -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app(context).handle(event, context)
+    with telemetry.span(
+        "ramparts.ingest",
+        service="ramparts-ingest",
+        attributes={"faas.invocation_id": getattr(context, "aws_request_id", None)},
+    ):
+        try:
+            return app(context).handle(event, context)
+        finally:
+            telemetry.flush()
 
 
 def iter_dead_letters(bodies: Sequence[str]) -> Iterator[dict[str, Any]]:

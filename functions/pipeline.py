@@ -64,6 +64,20 @@ def normalise(record: Any, ctx: Context, source: str | None = None) -> Batch:
         )
 
 
+def _finding_attributes(p: Published) -> dict[str, Any]:
+    r = p.record
+    return {
+        "ramparts.finding.id": r.id,
+        "ramparts.finding.change": p.change,
+        "ramparts.rule": r.rule_id,
+        "ramparts.severity": r.severity,
+        "ramparts.finding.count": r.count,
+        "ramparts.resource": str(r.resource.get("uid") or ""),
+        "cloud.account.id": r.account,
+        "cloud.region": r.region,
+    }
+
+
 class Pipeline:
     def __init__(
         self,
@@ -71,11 +85,13 @@ class Pipeline:
         store: FindingStore | None = None,
         publishers: Sequence[Publisher] = (),
         observers: Sequence[Observer] = (),
+        service: str = "ramparts-ingest",
     ) -> None:
         self.engine = engine or Engine()
         self.store: FindingStore = store if store is not None else MemoryStore()
         self.publishers = list(publishers)
         self.observers = list(observers)
+        self.service = service
 
     def detect(self, events: Sequence[OcsfEvent]) -> tuple[list[Alert], list[RuleFailure]]:
         """Rules over events (in time order), state flushed; rule failures reported."""
@@ -89,8 +105,10 @@ class Pipeline:
         """Detect over a normalised batch, store the findings and publish what changed."""
         alerts, failures = self.detect(batch.events)
         published = self.store.apply(alerts)
-        for p in self.publishers:
-            p.publish(published)
+        for item in published:
+            self._finding_span(item)
+        for publisher in self.publishers:
+            publisher.publish(published)
         for o in self.observers:
             o.observe(batch)
         return Result(
@@ -102,3 +120,17 @@ class Pipeline:
             signals=list(batch.signals),
             rule_failures=failures,
         )
+
+    def _finding_span(self, p: Published) -> None:
+        """A ``ramparts.finding`` span, in the trace of the sensor event when it had one."""
+        from functions import telemetry
+
+        r = p.record
+        parent = (r.trace_id, r.span_id) if r.trace_id and r.span_id else None
+        with telemetry.span(
+            "ramparts.finding",
+            service=self.service,
+            parent=parent,
+            attributes=_finding_attributes(p),
+        ):
+            pass

@@ -10,6 +10,7 @@ Credentials and region come from the usual AWS configuration (``--region``, ``--
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from typing import Any
@@ -43,13 +44,19 @@ def _call(action: str, fn: Any, **kwargs: Any) -> None:
         raise CliError(f"cannot {action}: {exc}") from None
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def approve(token: str, *, client: Any, who: str = "") -> None:
-    output = json.dumps({"approved": True, "by": who}, separators=(",", ":"))
+    output = json.dumps({"approved": True, "by": who, "at": _now()}, separators=(",", ":"))
     _call("approve", client.send_task_success, taskToken=token, output=output)
 
 
 def deny(token: str, *, client: Any, reason: str = "", who: str = "") -> None:
-    cause = json.dumps({"denied": True, "reason": reason, "by": who}, separators=(",", ":"))
+    cause = json.dumps(
+        {"denied": True, "reason": reason, "by": who, "at": _now()}, separators=(",", ":")
+    )
     _call(
         "deny",
         client.send_task_failure,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ _COMMAND_MODULES = (
     "ramparts_cli.vulns",
     "ramparts_cli.approve",
     "ramparts_cli.coverage",
+    "ramparts_cli.report",
     "ramparts_cli.layer",
     "ramparts_cli.demo",
 )
@@ -44,11 +46,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tracing_configured() -> bool:
+    """OpenTelemetry spans for the command, when the standard OTEL_* variables ask for them."""
+    exporter = (os.environ.get("OTEL_TRACES_EXPORTER") or "").strip().lower()
+    if exporter:
+        return exporter != "none"
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        if not _tracing_configured():
+            return int(args.func(args))
+        from functions import telemetry  # only when OTEL_* asks for spans
+
+        with telemetry.span(f"ramparts {args.command}", service="ramparts-cli"):
+            try:
+                return int(args.func(args))
+            finally:
+                telemetry.flush()
     except CliError as exc:
         print(f"ramparts: error: {exc}", file=sys.stderr)
         hint = exc.diagnostics()

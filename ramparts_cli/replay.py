@@ -234,7 +234,7 @@ def replay_findings(
     out = out or sys.stdout
     err = err or sys.stderr
     store = MemoryStore()
-    pipeline = Pipeline(engine, store)
+    pipeline = Pipeline(engine, store, service="ramparts-cli")
     summary = FindingsSummary()
     updated: set[str] = set()
 

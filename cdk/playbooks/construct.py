@@ -173,6 +173,7 @@ class Playbooks(Construct):
         key: Any,  # aws_kms.IKey
         config: PlaybooksConfig | None = None,
         code: lambda_.Code | None = None,
+        layers: list[lambda_.ILayerVersion] | None = None,  # OpenTelemetry for the spans
     ) -> None:
         super().__init__(scope, construct_id)
         config = config or PlaybooksConfig()
@@ -236,6 +237,7 @@ class Playbooks(Construct):
                 role=role,
                 log_group=log_group,
                 tracing=lambda_.Tracing.ACTIVE,
+                layers=layers,
             )
             acknowledge_runtime(fn)
             acknowledge(

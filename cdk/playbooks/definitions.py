@@ -91,7 +91,8 @@ def _link(state: State, nxt: str | None) -> None:
 
 
 def status(ctx: Context, value: str, nxt: str | None, with_error: bool = False) -> State:
-    payload: dict[str, Any] = {"guard.$": "$.guard", "status": value}
+    # "$.approval" always exists (the Start state sets it; an approval replaces it)
+    payload: dict[str, Any] = {"guard.$": "$.guard", "status": value, "approval.$": "$.approval"}
     if with_error:
         payload["error.$"] = "$.error"
     return invoke(ctx, "status", payload, "$.status", nxt)
@@ -293,7 +294,14 @@ def frame(
         "Notify done": notify(ctx, final, "Record done"),
         "Record done": status(ctx, final, None),
     }
-    return {"Comment": comment, "StartAt": "Guardrails", "States": states}
+    start: State = {
+        "Type": "Pass",
+        "Comment": "no approval yet: 'ramparts approve' replaces it with who approved, and when",
+        "Result": {},
+        "ResultPath": "$.approval",
+        "Next": "Guardrails",
+    }
+    return {"Comment": comment, "StartAt": "Start", "States": {"Start": start, **states}}
 
 
 def _dry_run_containment(ctx: Context, evidence: str) -> dict[str, State]:

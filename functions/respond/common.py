@@ -20,9 +20,11 @@ and, for the circuit breaker, ``pk = "breaker#<account>"``, ``sk = "hour#<YYYYMM
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -257,3 +259,57 @@ def existing_inline_policy(iam: Any, role_name: str, policy_name: str) -> str | 
             return None
         raise
     return doc if isinstance(doc, str) else json.dumps(doc, separators=(",", ":"))
+
+
+Handler = Callable[..., Any]
+
+
+def trace_parent(event: Any) -> tuple[str, str] | None:
+    """The (trace id, span id) a responder's event carries: the guard's, or the finding's
+    (the playbook's execution input) for the guardrails step."""
+    from functions import telemetry
+
+    if not isinstance(event, dict):
+        return None
+    guard = event.get("guard")
+    if isinstance(guard, dict) and guard.get("trace_id") and guard.get("span_id"):
+        return str(guard["trace_id"]), str(guard["span_id"])
+    execution_input = event.get("input")
+    if isinstance(execution_input, dict):
+        return telemetry.trace_ids(execution_input.get("detail"))
+    return None
+
+
+def traced(name: str) -> Callable[[Handler], Handler]:
+    """A ``ramparts.respond.<name>`` span around a responder, in the finding's trace."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(event: Any, context: Any = None) -> Any:
+            from functions import telemetry
+
+            guard = event.get("guard") if isinstance(event, dict) else None
+            attrs: dict[str, Any] = {"ramparts.responder": name}
+            if isinstance(guard, dict):
+                attrs.update(
+                    {
+                        "ramparts.playbook": guard.get("playbook"),
+                        "ramparts.finding.id": guard.get("finding_id"),
+                        "ramparts.resource": guard.get("resource_uid"),
+                        "ramparts.mode": guard.get("mode"),
+                    }
+                )
+            with telemetry.span(
+                f"ramparts.respond.{name}",
+                service="ramparts-respond",
+                parent=trace_parent(event),
+                attributes=attrs,
+            ):
+                try:
+                    return handler(event, context)
+                finally:
+                    telemetry.flush()
+
+        return run
+
+    return wrap

@@ -24,6 +24,7 @@ from functions.respond.common import (
     put_object,
     revoke_policy_document,
     session_for,
+    traced,
 )
 
 PERMISSIONS = [
@@ -118,6 +119,7 @@ def planned(guard: Guard, state: dict[str, Any], policy: str) -> list[dict[str, 
     return steps
 
 
+@traced("ec2-evidence")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     state = capture(guard)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE, MEMBER_ROLE, Permission
-from functions.respond.common import Guard, record_action, session_for
+from functions.respond.common import Guard, record_action, session_for, traced
 
 PERMISSIONS = [
     ACTIONS_TABLE_RW,
@@ -75,6 +75,7 @@ def isolation_group(ec2: Any, eni_id: str, vpc_id: str, finding_id: str) -> str:
     return gid
 
 
+@traced("ec2-isolate")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     enis: list[dict[str, Any]] = event["evidence"]["enis"]

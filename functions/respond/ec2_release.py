@@ -13,7 +13,14 @@ import json
 from typing import Any
 
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE, MEMBER_ROLE, Permission
-from functions.respond.common import CONTAINED_TAG, Guard, actions_of, record_action, session_for
+from functions.respond.common import (
+    CONTAINED_TAG,
+    Guard,
+    actions_of,
+    record_action,
+    session_for,
+    traced,
+)
 
 PERMISSIONS = [
     ACTIONS_TABLE_RW,
@@ -56,6 +63,7 @@ def restore_plan(finding_id: str) -> list[tuple[str, Any, Any]]:
     return plan
 
 
+@traced("ec2-release")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     session = session_for(guard)

@@ -23,6 +23,7 @@ from functions.respond.common import (
     revoke_policy_document,
     role_name_of,
     session_for,
+    traced,
 )
 
 PERMISSIONS = [
@@ -36,6 +37,7 @@ PERMISSIONS = [
 ]
 
 
+@traced("ecs-evidence")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     session = session_for(guard)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE, MEMBER_ROLE, Permission
-from functions.respond.common import Guard, record_action, session_for
+from functions.respond.common import Guard, record_action, session_for, traced
 
 PERMISSIONS = [
     ACTIONS_TABLE_RW,
@@ -20,6 +20,7 @@ PERMISSIONS = [
 ]
 
 
+@traced("ecs-stop")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     ecs = session_for(guard).client("ecs")

@@ -33,8 +33,10 @@ from functions.respond.common import (
     now_iso,
     record_action,
     session_for,
+    traced,
 )
 from functions.respond.status import rerun_condition, set_status
+from functions.telemetry import trace_ids
 
 PERMISSIONS = [
     ACTIONS_TABLE_RW,
@@ -172,6 +174,60 @@ def _breaker_allows(account: str, limit: int) -> bool:
     return True
 
 
+# A finding's run that no longer holds its resource: it did not act, or was released (a
+# release marks the containment it undid "released" too, see status.py).
+_INACTIVE = ("dry-run", "denied", "failed", "skipped", "expired", "released")
+
+
+def _owner_active(owner: str, playbook: str) -> bool:
+    """Does ``owner``'s run of ``playbook`` still hold the resource?"""
+    status = get_item(owner, f"response#{playbook}")
+    return status is not None and status.get("status") not in _INACTIVE
+
+
+def _claim_resource(guard: Guard) -> str | None:
+    """Claim the finding's resource for this playbook; the finding holding it, if another.
+
+    Item ``pk = "resource#<uid>"``, ``sk = "claim#<playbook>"`` on the actions table: the
+    first finding on a resource claims it; later findings are skipped while that run holds
+    it (awaiting approval, running or applied), and take it over once it no longer does
+    (denied, failed, expired, or released)."""
+    from botocore.exceptions import ClientError
+
+    playbook, fid = guard["playbook"], guard["finding_id"]
+    key = {"pk": f"resource#{guard['resource_uid']}", "sk": f"claim#{playbook}"}
+    table = actions_table()
+    for _ in range(3):
+        item = table.get_item(Key=key, ConsistentRead=True).get("Item")
+        extra: dict[str, Any] = {}
+        if item is None:
+            condition = "attribute_not_exists(pk)"
+        else:
+            owner = str(item.get("finding_id", ""))
+            if owner == fid:
+                return None
+            if _owner_active(owner, playbook):
+                return owner
+            condition = "finding_id = :old"
+            extra = {"ExpressionAttributeValues": {":old": owner}}
+        try:
+            table.put_item(
+                Item={
+                    **key,
+                    "finding_id": fid,
+                    "claimed_at": now_iso(),
+                    "expires_at": expires_at(),
+                },
+                ConditionExpression=condition,
+                **extra,
+            )
+            return None
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+    return "another finding (contended)"
+
+
 def _skip(guard: Guard, reason: str) -> Guard:
     guard.update(decision="skip", reason=reason)
     if guard.get("finding_id"):
@@ -228,6 +284,9 @@ def decide(playbook: str, event: dict[str, Any], execution: str = "") -> Guard:
         account=f["account"],
         region=f["region"],
     )
+    ids = trace_ids(event.get("detail") if isinstance(event, dict) else None)
+    if ids is not None:  # the sensor's trace: later steps' spans join it
+        guard["trace_id"], guard["span_id"] = ids
     accounts = [str(a) for a in (cfg.get("accounts") or [core])]
     regions = [str(r) for r in (cfg.get("regions") or [])]
     if f["account"] not in accounts:
@@ -263,6 +322,11 @@ def decide(playbook: str, event: dict[str, Any], execution: str = "") -> Guard:
     if EXEMPT_TAG in _tags(guard):
         return _skip(guard, f"the resource is tagged {EXEMPT_TAG}")
 
+    if not restores and mode != "dry-run":
+        owner = _claim_resource(guard)
+        if owner is not None:  # one containment per resource, whatever number of findings
+            return _skip(guard, f"the resource is already being handled for finding {owner}")
+
     decision = {"dry-run": "dry-run", "approval": "approval", "automatic": "act"}[mode]
     reason = f"mode {mode}"
     if decision == "act" and not restores:
@@ -276,6 +340,7 @@ def decide(playbook: str, event: dict[str, Any], execution: str = "") -> Guard:
     return guard
 
 
+@traced("guardrails")
 def handler(event: dict[str, Any], _context: Any = None) -> Guard:
     """``{"playbook": name, "input": <execution input>, "execution": arn}`` -> the guard."""
     return decide(str(event["playbook"]), event.get("input") or {}, str(event.get("execution", "")))

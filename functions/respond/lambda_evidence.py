@@ -31,6 +31,7 @@ from functions.respond.common import (
     revoke_policy_document,
     role_name_of,
     session_for,
+    traced,
 )
 
 PERMISSIONS = [
@@ -160,6 +161,7 @@ def planned(guard: Guard, state: dict[str, Any], policy: str) -> list[dict[str, 
     return steps
 
 
+@traced("lambda-evidence")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     state = capture(guard)

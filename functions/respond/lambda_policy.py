@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE, MEMBER_ROLE, Permission
-from functions.respond.common import Guard, record_action, session_for
+from functions.respond.common import Guard, record_action, session_for, traced
 from functions.respond.lambda_evidence import is_public
 
 PERMISSIONS = [
@@ -27,6 +27,7 @@ PERMISSIONS = [
 ]
 
 
+@traced("lambda-policy")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 

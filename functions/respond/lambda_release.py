@@ -24,6 +24,7 @@ from functions.respond.common import (
     evidence_of,
     record_action,
     session_for,
+    traced,
 )
 
 PERMISSIONS = [
@@ -84,6 +85,7 @@ def restore_plan(finding_id: str) -> list[tuple[str, Any, Any]]:
     return plan
 
 
+@traced("lambda-release")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     lam = session_for(guard).client("lambda")

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE
-from functions.respond.common import Guard, record_action
+from functions.respond.common import Guard, record_action, traced
 
 PERMISSIONS = [ACTIONS_TABLE_RW, KEY_USE]
 
 
+@traced("plan")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     guard: Guard = event["guard"]
     steps: list[dict[str, Any]]

@@ -6,10 +6,19 @@ released); guardrails uses :func:`set_status` when it starts or skips a run.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE, Permission
-from functions.respond.common import Guard, actions_table, expires_at, findings_table, now_iso, pk
+from functions.respond.common import (
+    Guard,
+    actions_table,
+    expires_at,
+    findings_table,
+    now_iso,
+    pk,
+    traced,
+)
 
 PERMISSIONS = [
     ACTIONS_TABLE_RW,
@@ -22,7 +31,14 @@ RERUNNABLE = ("dry-run", "denied", "failed", "skipped", "expired")
 FINAL = ("applied", "dry-run", "denied", "failed", "skipped", "expired", "released")
 
 
-def set_status(guard: Guard, status: str, reason: str = "", *, only_if: str | None = None) -> bool:
+def set_status(
+    guard: Guard,
+    status: str,
+    reason: str = "",
+    *,
+    only_if: str | None = None,
+    approval: dict[str, Any] | None = None,
+) -> bool:
     """Set ``response#<playbook>``; with ``only_if``, a DynamoDB condition on the old item.
 
     Returns False when the condition fails (someone else owns the run).
@@ -40,9 +56,12 @@ def set_status(guard: Guard, status: str, reason: str = "", *, only_if: str | No
         "resource": guard.get("resource_uid", ""),
         "account": guard.get("account", ""),
         "execution": guard.get("execution", ""),
+        "decision": guard.get("decision", ""),
         "at": now_iso(),
         "expires_at": expires_at(),
     }
+    if approval:
+        item["approval"] = approval
     kwargs: dict[str, Any] = {"Item": item}
     if only_if is not None:
         kwargs["ConditionExpression"] = only_if
@@ -92,6 +111,32 @@ def mark_finding(guard: Guard, status: str, reason: str = "") -> None:
             raise
 
 
+def approval_of(event: dict[str, Any], status: str) -> dict[str, Any] | None:
+    """Who approved or denied the run, and when (from ``ramparts approve``/``deny``)."""
+    given = event.get("approval")
+    if isinstance(given, dict) and given.get("approved") is True:
+        return {
+            "decision": "approved",
+            "by": str(given.get("by") or ""),
+            "at": str(given.get("at") or ""),
+        }
+    err = event.get("error")
+    if status == "denied" and isinstance(err, dict):
+        try:
+            cause = json.loads(str(err.get("Cause") or "{}"))
+        except ValueError:
+            cause = {}
+        if isinstance(cause, dict) and cause.get("denied") is True:
+            return {
+                "decision": "denied",
+                "by": str(cause.get("by") or ""),
+                "at": str(cause.get("at") or ""),
+                "reason": str(cause.get("reason") or ""),
+            }
+    return None
+
+
+@traced("status")
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     """``{"guard": {...}, "status": "...", "reason": "..."}`` -> the status written."""
     guard: Guard = event["guard"]
@@ -102,7 +147,7 @@ def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     if isinstance(event.get("error"), dict):  # a Catch's error object
         err = event["error"]
         reason = f"{err.get('Error', '')}: {str(err.get('Cause', ''))[:500]}".strip(": ")
-    set_status(guard, status, reason)
+    set_status(guard, status, reason, approval=approval_of(event, status))
     if status == "released":  # the containment it undid is released too
         contained = {**guard, "playbook": guard["restores"]}
         set_status(contained, "released", f"by {guard.get('execution', '')}")

@@ -265,10 +265,14 @@ def test_circuit_breaker_waits_for_approval_then_approve(h):
     assert lambda_state(h, "burst-3") == before
     status = h.items("f-b3")["response#contain-lambda"]
     assert status["status"] == "awaiting-approval" and "circuit breaker" in status["reason"]
-    assert cli("approve", token) == 0
+    assert cli("approve", token, "--by", "alice@example.com") == 0
     assert h.wait(arn)["status"] == "SUCCEEDED"
     assert lambda_state(h, "burst-3")["concurrency"] == 0
-    assert h.items("f-b3")["response#contain-lambda"]["status"] == "applied"
+    done = h.items("f-b3")["response#contain-lambda"]
+    assert done["status"] == "applied" and done["decision"] == "approval"
+    assert done["approval"]["decision"] == "approved"
+    assert done["approval"]["by"] == "alice@example.com"
+    assert done["approval"]["at"].endswith("Z")
 
 
 def test_approval_mode_deny(h):
@@ -277,12 +281,14 @@ def test_approval_mode_deny(h):
     before = lambda_state(h, "denied-fn")
     (arn,) = h.publish(finding(a["arn"], "AwsLambdaFunction", fid="f-deny"))
     token, _ = h.wait_for_token()
-    assert cli("deny", token, "--reason", "known deploy script") == 0
+    assert cli("deny", token, "--reason", "known deploy script", "--by", "bob") == 0
     assert h.wait(arn)["status"] == "SUCCEEDED"
     assert lambda_state(h, "denied-fn") == before
     status = h.items("f-deny")["response#contain-lambda"]
     assert status["status"] == "denied"
     assert "Ramparts.Denied" in status["reason"]
+    # who denied, and why, ride in the task failure's Cause, which moto drops; the record
+    # made from the Cause Step Functions passes is tested in test_status.py
     assert not actions(h, "f-deny")
 
 
@@ -321,3 +327,38 @@ def test_failed_containment_is_recorded_and_can_be_released(h, monkeypatch):
     assert half["role_policies"] == []  # never reached
     assert h.run("release-lambda", event)["status"] == "SUCCEEDED"
     assert lambda_state(h, "half") == before
+
+
+def test_several_findings_on_one_function_contain_it_once(h):
+    a = make_function(h, "victim-a")
+    for fid in ("f-1", "f-2", "f-3"):
+        store_finding(h, fid)
+    assert (
+        h.run("contain-lambda", finding(a["arn"], "AwsLambdaFunction", fid="f-1"))["status"]
+        == "SUCCEEDED"
+    )
+    # a second finding on the same function while it is contained: recorded, not acted on
+    assert (
+        h.run("contain-lambda", finding(a["arn"], "AwsLambdaFunction", fid="f-2"))["status"]
+        == "SUCCEEDED"
+    )
+    second = h.items("f-2")
+    assert second["response#contain-lambda"]["status"] == "skipped"
+    assert "already being handled for finding f-1" in second["response#contain-lambda"]["reason"]
+    # nothing done for f-2: its only action item is the guardrails' skip
+    assert [(k, v["status"]) for k, v in actions(h, "f-2").items()] == [
+        ("action#contain-lambda#guardrails", "skipped")
+    ]
+    assert lambda_state(h, "victim-a")["tags"]["ramparts:contained"] == "f-1"
+    # once f-1's containment is released, a new finding contains the function again
+    assert (
+        h.run("release-lambda", finding(a["arn"], "AwsLambdaFunction", fid="f-1"))["status"]
+        == "SUCCEEDED"
+    )
+    assert lambda_state(h, "victim-a")["concurrency"] == 7  # restored
+    assert (
+        h.run("contain-lambda", finding(a["arn"], "AwsLambdaFunction", fid="f-3"))["status"]
+        == "SUCCEEDED"
+    )
+    assert lambda_state(h, "victim-a")["concurrency"] == 0
+    assert lambda_state(h, "victim-a")["tags"]["ramparts:contained"] == "f-3"
