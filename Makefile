@@ -54,7 +54,7 @@ node_modules/.bin/cdk: package.json package-lock.json
 	touch $@
 
 synth: venv node_modules/.bin/cdk
-	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=1 node_modules/.bin/cdk synth --quiet
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=$(shell node --version 2>/dev/null | sed 's/^v\([0-9]*\).*/\1/') node_modules/.bin/cdk synth --quiet
 
 bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py
