@@ -60,7 +60,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dists", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat = 3
     site = [p for p in sys.path if p.endswith("site-packages")]
     ms, n = measure(site, args.repeat)
     print(f"venv site-packages: {n} distributions, scan + imported: {ms:.2f} ms (median)")

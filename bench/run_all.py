@@ -23,6 +23,8 @@ SCRIPTS = (
     "write_path.py",
     "normalize.py",
     "rules.py",
+    "sbom.py",
+    "packages.py",
 )
 
 
