@@ -74,31 +74,51 @@ class EventBridgePublisher:
         return entry
 
     def publish(self, items: Sequence[Published]) -> None:
-        for chunk in _chunks([self.entry(i) for i in items], MAX_ENTRIES):
-            self._put(list(chunk))
+        put_events(
+            self.client,
+            [self.entry(i) for i in items],
+            what="finding",
+            bus_name=self.bus_name,
+            max_attempts=self.max_attempts,
+            sleep=self.sleep,
+        )
 
-    def _put(self, entries: list[dict[str, Any]]) -> None:
+
+def put_events(
+    client: Any,
+    entries: Sequence[dict[str, Any]],
+    *,
+    what: str,
+    bus_name: str,
+    max_attempts: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """``PutEvents`` in chunks of 10, retrying the entries EventBridge did not accept (with
+    backoff); PublishError names what is still refused after ``max_attempts``."""
+    for chunk in _chunks(list(entries), MAX_ENTRIES):
+        pending = list(chunk)
         errors: list[str] = []
-        for attempt in range(self.max_attempts):
+        for attempt in range(max_attempts):
             if attempt:
-                self.sleep(0.1 * 2**attempt)
-            resp = self.client.put_events(Entries=entries)
+                sleep(0.1 * 2**attempt)
+            resp = client.put_events(Entries=pending)
             if not resp.get("FailedEntryCount"):
-                return
+                break
             results = resp.get("Entries") or []
             failed = []
             errors = []
-            for entry, result in zip(entries, results, strict=False):
+            for entry, result in zip(pending, results, strict=False):
                 if result.get("ErrorCode"):
                     failed.append(entry)
                     errors.append(f"{result.get('ErrorCode')}: {result.get('ErrorMessage', '')}")
-            if not failed and len(results) < len(entries):
-                failed = entries[len(results) :]
-            entries = failed or entries
-        raise PublishError(
-            f"EventBridge: {len(entries)} finding(s) not accepted by bus {self.bus_name} "
-            f"after {self.max_attempts} attempts: {'; '.join(sorted(set(errors)))[:500]}"
-        )
+            if not failed and len(results) < len(pending):
+                failed = pending[len(results) :]
+            pending = failed or pending
+        else:
+            raise PublishError(
+                f"EventBridge: {len(pending)} {what}(s) not accepted by bus {bus_name} "
+                f"after {max_attempts} attempts: {'; '.join(sorted(set(errors)))[:500]}"
+            )
 
 
 class SecurityHubPublisher:

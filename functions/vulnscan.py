@@ -95,6 +95,7 @@ from functions.osv_update import (
     download,
     read_manifest,
 )
+from functions.publish import PublishError, put_events
 from functions.store import deserialize, key_text, serialize
 
 __all__ = [
@@ -879,10 +880,6 @@ def _fit(finding: dict[str, Any], limit: int) -> str:
     return text
 
 
-class PublishError(RuntimeError):
-    """Entries PutEvents did not accept after retries."""
-
-
 class VulnStore:
     """Vulnerability findings and their indexes in the findings table (see the docstring)."""
 
@@ -976,28 +973,13 @@ class VulnPublisher:
         }
 
     def put(self, entries: list[dict[str, Any]]) -> None:
-        for start in range(0, len(entries), 10):
-            self._put(entries[start : start + 10])
-
-    def _put(self, entries: list[dict[str, Any]]) -> None:
-        errors: list[str] = []
-        for attempt in range(self.max_attempts):
-            if attempt:
-                self.sleep(0.1 * 2**attempt)
-            resp = self.client.put_events(Entries=entries)
-            if not resp.get("FailedEntryCount"):
-                return
-            results = resp.get("Entries") or []
-            failed = [e for e, r in zip(entries, results, strict=False) if r.get("ErrorCode")]
-            errors = [
-                f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}"
-                for r in results
-                if r.get("ErrorCode")
-            ]
-            entries = failed or entries
-        raise PublishError(
-            f"EventBridge: {len(entries)} vulnerability finding(s) not accepted by bus "
-            f"{self.bus_name}: {'; '.join(sorted(set(errors)))[:500]}"
+        put_events(
+            self.client,
+            entries,
+            what="vulnerability finding",
+            bus_name=self.bus_name,
+            max_attempts=self.max_attempts,
+            sleep=self.sleep,
         )
 
 

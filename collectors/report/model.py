@@ -14,20 +14,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from collectors.model import SEVERITY_NAMES
 from collectors.report.period import PeriodError, iso, parse_time
 
 COVERAGE_RULE = "coverage.uncovered-workload"
 VULN_RULE = "vulnerability"
-SEVERITIES = {
-    0: "Unknown",
-    1: "Informational",
-    2: "Low",
-    3: "Medium",
-    4: "High",
-    5: "Critical",
-    6: "Fatal",
-    99: "Other",
-}
+SEVERITIES = SEVERITY_NAMES  # OCSF severity_id -> caption
 MAX_SUMMARY = 240
 
 

@@ -20,6 +20,7 @@ from moto import mock_aws
 from collectors.rules.engine import Registry
 from functions.config import Config
 from functions.ingest import Ingest, build
+from tests.aws import create_table as _table
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -34,25 +35,6 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ramparts-ingest"
     aws_request_id: str = "5b1d3c4e-0000-4000-8000-000000000001"
-
-
-def _table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-    )
 
 
 @dataclass

@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 
 from functions.store import DynamoSeenStore
+from tests.aws import create_table as table
 
 CORE = "123456789012"
 MEMBER = "222222222222"
@@ -34,21 +35,6 @@ def zip_bytes() -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("app.py", "def handler(event, context):\n    return event\n")
     return buf.getvalue()
-
-
-def table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @dataclass

@@ -25,6 +25,8 @@ from typing import Any
 
 import boto3
 
+from ramparts_cli._demo_account import flatten_event  # the demo routes events the same way
+
 ACCOUNT = "123456789012"
 MEMBER = "210987654321"
 REGION = "eu-west-1"
@@ -37,32 +39,6 @@ def zip_of(files: dict[str, str]) -> bytes:
         for name, text in files.items():
             zf.writestr(name, text)
     return buf.getvalue()
-
-
-def flatten_event(
-    node: Any, prefix: str = "", result: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    result = {} if result is None else result
-
-    def add(key: str, value: Any) -> None:
-        if key in result:
-            prev = result[key] if isinstance(result[key], list) else [result[key]]
-            result[key] = prev + (value if isinstance(value, list) else [value])
-        else:
-            result[key] = value
-
-    if isinstance(node, dict):
-        for k, v in node.items():
-            key = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict) and v:
-                flatten_event(v, key, result)
-            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-                for x in v:
-                    for kk, vv in flatten_event(x, key, {}).items():
-                        add(kk, vv if isinstance(vv, list) else [vv])
-            else:
-                add(key, v)
-    return result
 
 
 class Harness:

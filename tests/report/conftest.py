@@ -20,6 +20,7 @@ from moto import mock_aws
 from collectors.findings import FindingRecord
 from collectors.report.period import parse_time
 from functions.store import serialize
+from tests.aws import create_table as make_table
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -257,21 +258,6 @@ SNAPSHOTS = [
 
 def snapshot_key(when: str) -> str:
     return f"coverage/{when[:4]}/{when[5:7]}/{when[8:10]}/{when}.json"
-
-
-def make_table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @dataclass

@@ -34,6 +34,7 @@ from moto import mock_aws
 
 from functions.osv_update import DownloadError, download
 from functions.vulnscan import AccountSessions, AdvisoryCache, ScanConfig, Scanner
+from tests.aws import create_table as _table
 from tests.vulns.conftest import OSV_DIR, metadata
 
 ACCOUNT = "123456789012"
@@ -400,21 +401,6 @@ class Harness:
         ddb = self.client("dynamodb")
         raw = ddb.scan(TableName="ramparts-findings")["Items"]
         return {i["pk"]["S"]: deserialize(i) for i in raw if i["pk"]["S"].startswith("vuln#")}
-
-
-def _table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @pytest.fixture

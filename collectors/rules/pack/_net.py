@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from collectors.model import OcsfEvent, Process
+from collectors.rules.pack import _programs
 
 # -- addresses ---------------------------------------------------------------------------------
 _NAT64 = IPv6Network("64:ff9b::/96")
@@ -296,36 +297,11 @@ def looks_encoded(text: str, min_len: int = 16) -> bool:
 
 
 # -- processes ---------------------------------------------------------------------------------
-SHELLS = frozenset(
-    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "tcsh", "csh", "busybox", "rbash"}
-)
-NETWORK_TOOLS = frozenset(
-    {
-        "curl",
-        "wget",
-        "nc",
-        "ncat",
-        "netcat",
-        "nc.openbsd",
-        "nc.traditional",
-        "socat",
-        "telnet",
-        "openssl",
-        "http",
-        "https",
-        "httpie",
-        "xh",
-        "aria2c",
-        "lwp-request",
-        "lwp-download",
-        "fetch",
-        "ftp",
-        "tftp",
-        "nmap",
-        "masscan",
-        "zgrab",
-    }
-)
+# The process rules' shells and network tools (themselves the sensor's, extended), plus
+# busybox and openssl, which count here as they are (a busybox or an openssl client reading a
+# credential endpoint is not an SDK).
+SHELLS = _programs.SHELLS | {"busybox"}
+NETWORK_TOOLS = _programs.NETWORK_TOOLS | {"openssl", "httpie", "zgrab"}
 INTERPRETERS = frozenset(
     {"python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "lua", "pwsh"}
 )
