@@ -57,6 +57,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 # listed): granted on "*".
 LIST_ACTIONS = (
     "lambda:ListFunctions",
+    "lambda:ListLayers",  # the current sensor layer versions (the core account's own)
     "ec2:DescribeInstances",
     "ecs:ListClusters",
     "ecs:ListTasks",

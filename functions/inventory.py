@@ -35,7 +35,10 @@ Environment (set by ``cdk/inventory.py``):
 ``ROLE_NAME`` (``ramparts-responder``), ``EXTERNAL_ID`` (optional): the member role
 ``LAYER_NAME`` (``ramparts-sensor``) the layer's name prefix, or a layer ARN prefix
 ``CURRENT_LAYERS``               comma-separated layer version ARNs (or ``name:version``) that
-                                 are current; unset: versions are not judged
+                                 are current; unset: the latest published version of each
+                                 ``LAYER_NAME*`` layer in this account, per region
+                                 (``lambda:ListLayers``; ``DISCOVER_CURRENT_LAYERS=false``
+                                 turns that off, and versions are not judged)
 ``SUPPORTED_RUNTIMES``           (``python3.11,python3.12,python3.13``)
 ``SILENT_AFTER_HOURS`` (24)      a sensor silent for longer has stopped reporting
 ``CHECK_INVOCATIONS`` (true)     ask CloudWatch whether silent functions were invoked
@@ -44,6 +47,7 @@ Environment (set by ``cdk/inventory.py``):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -451,7 +455,7 @@ def lambda_coverage(fn: FunctionInfo, seen: Seen, now_ms: int, s: Settings) -> d
                 name, version = parse_layer(arn)
                 if not s.current_layers:
                     continue
-                current = s.current_layers.get(name)
+                current = s.current_layers.get(f"{fn.region}/{name}", s.current_layers.get(name))
                 if current is None or version is None or version < current:
                     problems.append("layer-version-not-current")
                     extra["layer-version-not-current"] = (
@@ -1273,6 +1277,42 @@ def write_snapshot(
 
 
 # -- the function --------------------------------------------------------------------------------
+def discover_current_layers(
+    session: Any, regions: Iterable[str], prefix: str, inv: Inventory
+) -> dict[str, int]:
+    """The latest published version of each sensor layer, per region (``region/name``),
+    from this account's own layers: the Layer stacks publish them in the core account,
+    where the inventory runs. A region whose layers cannot be listed is reported as an
+    error of the inventory and gets no "current" version (no layer-version problem)."""
+    out: dict[str, int] = {}
+    if prefix.startswith("arn:"):
+        return out
+    for region in regions:
+        try:
+            client = session.client("lambda", region_name=region)
+            marker: str | None = None
+            while True:
+                page = client.list_layers(**({"Marker": marker} if marker else {}))
+                for layer in page.get("Layers", []):
+                    name = str(layer.get("LayerName") or "")
+                    latest = (layer.get("LatestMatchingVersion") or {}).get("Version")
+                    if name.startswith(prefix) and isinstance(latest, int):
+                        out[f"{region}/{name}"] = latest
+                marker = page.get("NextMarker")
+                if not marker:
+                    break
+        except Exception as exc:  # an unreadable region: say so, judge nothing there
+            inv.errors.append(
+                ListingError(
+                    account="(own)",
+                    region=region,
+                    service="lambda:ListLayers",
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+            )
+    return out
+
+
 def run(
     env: Mapping[str, str],
     *,
@@ -1293,6 +1333,9 @@ def run(
     own_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or base.region_name
     regions = _csv(env.get("REGIONS")) or [str(own_region)]
     inv = lister.list(accounts, regions)
+    if not settings.current_layers and (env.get("DISCOVER_CURRENT_LAYERS") or "true") == "true":
+        found = discover_current_layers(base, regions, settings.layer_name, inv)
+        settings = dataclasses.replace(settings, current_layers=found)
     ddb = base.client("dynamodb")
     seen = read_seen(ddb, baseline, seen_keys(inv))
     now = int(time.time() * 1000) if now_ms is None else now_ms

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import tempfile
 import zipfile
@@ -79,8 +78,9 @@ class Synth:
 
 def synth_core(account: str, region: str, outdir: str) -> Synth:
     """The Core stack of ``cdk/app.py`` with the playbooks on (contain-lambda in approval)."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    from cdk import quiet_node_banner
+
+    quiet_node_banner()
     from cdk.app import build_app
     from cdk.config import RampartsConfig
 

@@ -153,22 +153,6 @@ def _outer_keep(argv: list[str]) -> int:
     return 0
 
 
-def _quiet_jsii() -> None:
-    """jsii (the CDK synth in this process) prints a banner about the installed Node's
-    support status; it is noise in the demo's timeline. Its switches take the major
-    versions to keep quiet about."""
-    try:
-        out = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return
-    major = out.strip().lstrip("v").split(".", 1)[0]
-    if major.isdigit():
-        for kind in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
-            os.environ.setdefault(f"JSII_SILENCE_WARNING_{kind}_NODE_VERSION", major)
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ramparts_cli import _netns
 
@@ -193,7 +177,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "attacks that would leave this machine are skipped",
             file=sys.stderr,
         )
-    _quiet_jsii()
+    from cdk import quiet_node_banner
+
+    quiet_node_banner()
     from ramparts_cli._demo_run import run_demo
 
     # Only the report goes to stdout: anything else a component prints goes to stderr.

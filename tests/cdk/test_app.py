@@ -30,6 +30,7 @@ UNSCOPABLE = {
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
     "lambda:ListFunctions": "List actions take no resource",
+    "lambda:ListLayers": "List actions take no resource",
     "ecs:DescribeTaskDefinition": "DescribeTaskDefinition takes no resource-level permission",
     "ec2:Describe*": "EC2 Describe actions take no resource",
     "autoscaling:Describe*": "Auto Scaling Describe actions take no resource",

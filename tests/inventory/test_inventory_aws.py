@@ -391,3 +391,27 @@ def test_member_role_and_external_id(aws: Aws) -> None:
     assert len(calls) == 1  # once per account, reused across regions
     assert calls[0]["RoleArn"] == f"arn:aws:iam::{MEMBER}:role/ramparts-responder"
     assert calls[0]["ExternalId"] == "ext-123"
+
+
+def test_current_layer_versions_are_discovered_per_region(aws: Aws) -> None:
+    """Without CURRENT_LAYERS, the current version is the latest one the core account
+    publishes in the function's own region."""
+    region_a, region_b = REGIONS
+    old_a = aws.core.protected("old-in-a", region_a, layer_version=1)
+    new_a = aws.core.protected("new-in-a", region_a, layer_version=2)
+    aws.core.layer(region_b, 1)  # region b has only version 1 published: it is current there
+    only_b = aws.core.protected("v1-in-b", region_b, layer_version=1)
+    for arn in (old_a, new_a, only_b):
+        aws.seen(f"lambda:{arn}", "layer", RECENT)
+    env = {**aws.env, "ACCOUNTS": CORE}
+    env.pop("CURRENT_LAYERS", None)
+    result = run(env, session=aws.session, now_ms=NOW)
+    snapshot = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=result["s3_key"])["Body"].read())
+    problems = {w["key"]: w["problems"] for w in snapshot["workloads"]}
+    assert problems[f"lambda:{old_a}"] == ["layer-version-not-current"]
+    assert problems[f"lambda:{new_a}"] == []
+    assert problems[f"lambda:{only_b}"] == []
+    off = {**env, "DISCOVER_CURRENT_LAYERS": "false"}
+    result = run(off, session=aws.session, now_ms=NOW + HOUR)
+    snapshot = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=result["s3_key"])["Body"].read())
+    assert {w["key"]: w["problems"] for w in snapshot["workloads"]}[f"lambda:{old_a}"] == []

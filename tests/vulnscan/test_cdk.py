@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import pytest
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
-
 import aws_cdk as cdk
+import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
