@@ -96,3 +96,58 @@ def add_event(
     if not span.is_recording():
         return
     span.add_event("ramparts." + kind, attributes(kind, verdict, rule, target, fields))
+
+
+# -- the sensor's lines as OpenTelemetry log records (RAMPARTS_OTEL_LOGS) -----------------------
+_UNCONFIGURED = ("ProxyLoggerProvider", "NoOpLoggerProvider")
+_LOGGERS: dict[int, Any] = {}
+
+
+def _severity(logs: Any, line: dict[str, Any]) -> tuple[str, Any]:
+    numbers = logs.SeverityNumber
+    verdict = line.get("verdict")
+    if verdict == "block":
+        return "ERROR", numbers.ERROR
+    if verdict == "alert" or line.get("kind") in ("sensor.tamper", "sensor.policy_error"):
+        return "WARN", numbers.WARN
+    return "INFO", numbers.INFO
+
+
+def emit_log(logs: Any, line: dict[str, Any]) -> bool:
+    """The line as a log record through the function's OpenTelemetry logger provider
+    (``opentelemetry._logs``); False when the function has configured none."""
+    provider = logs.get_logger_provider()
+    if type(provider).__name__ in _UNCONFIGURED:
+        return False
+    logger = _LOGGERS.get(id(provider))
+    if logger is None:
+        from ramparts import __version__
+
+        logger = provider.get_logger("ramparts", __version__)
+        _LOGGERS.clear()
+        _LOGGERS[id(provider)] = logger
+    kind = str(line.get("kind", ""))
+    verdict = line.get("verdict")
+    attrs = {"ramparts.kind": kind, "ramparts.sandbox": str(line.get("sandbox", ""))}
+    if verdict is not None:
+        attrs.update(attributes(kind, str(verdict), line.get("rule"), _target(line), line))
+    if line.get("request_id"):
+        attrs["faas.invocation_id"] = str(line["request_id"])
+    text, number = _severity(logs, line)
+    record = logs.LogRecord(
+        timestamp=int(line.get("time", 0)) * 1_000_000,
+        severity_text=text,
+        severity_number=number,
+        body=line,
+        attributes=attrs,
+    )
+    logger.emit(record)
+    return True
+
+
+def _target(line: dict[str, Any]) -> str:
+    for key in ("host", "ip", "path", "executable", "library", "action", "variable", "detail"):
+        value = line.get(key)
+        if value:
+            return str(value)
+    return ""

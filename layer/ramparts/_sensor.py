@@ -146,6 +146,20 @@ class Sensor:
         }
         self._learning_aws = self.modes["aws"] == "learn"  # learn prints each call: no cache
         self.max_alerts = _int_env(env, "RAMPARTS_MAX_ALERTS", 100)
+        # the lines also (or only) as OpenTelemetry log records, when the function has an
+        # OTel logger provider: off (default), beside, instead
+        otel_logs = (env.get("RAMPARTS_OTEL_LOGS") or "off").strip().lower()
+        self._option_errors: list[tuple[str, str]] = []  # reported as sensor.error at install
+        if otel_logs not in ("off", "beside", "instead"):
+            self._option_errors.append(
+                (
+                    "RAMPARTS_OTEL_LOGS",
+                    f"{otel_logs[:60]!r} is not off, beside or instead; the lines are written "
+                    "as usual (off)",
+                )
+            )
+            otel_logs = "off"
+        self._otel_logs = otel_logs
         # installed distributions, reported after the first invocation (see _packages.py)
         self._pkg_enabled = (env.get("RAMPARTS_PACKAGES") or "on").strip().lower() not in (
             "0",
@@ -288,6 +302,8 @@ class Sensor:
                 "install_ms": round(self.install_ms, 3),
             }
         )
+        for where, error in self._option_errors:
+            self._emit({"kind": "sensor.error", "where": where, "error": error})
 
     def _compute_fast_prefixes(self) -> tuple[str, ...]:
         """Directory prefixes where any write is allowed outright (no sensitive file can be
@@ -503,6 +519,8 @@ class Sensor:
             except Exception as exc:
                 self.internal_errors += 1
                 line["otel_error"] = type(exc).__name__
+        if self._otel_logs != "off" and self._log_record(line) and self._otel_logs == "instead":
+            return
         data = (dumps(line) + "\n").encode("utf-8", "backslashreplace")
         fd = self._fd if self._fd >= 0 else 1
         with self._lock:
@@ -597,6 +615,25 @@ class Sensor:
             assert rule is not None
             raise RampartsBlocked(kind, rule, target)
         return verdict
+
+    def _log_record(self, line: dict[str, Any]) -> bool:
+        """Send the line as an OpenTelemetry log record; False (write the line) when the
+        function has no OTel logger provider or sending failed: nothing is lost."""
+        logs = sys.modules.get("opentelemetry._logs")
+        if logs is None:
+            return False
+        tls = self._tls
+        busy, tls.busy = tls.busy, True
+        try:
+            from ramparts import _otel
+
+            return _otel.emit_log(logs, line)
+        except Exception as exc:
+            self.internal_errors += 1
+            line["otel_error"] = type(exc).__name__
+            return False
+        finally:
+            tls.busy = busy
 
     def _span_event(
         self, kind: str, verdict: str, rule: str | None, target: str, fields: dict[str, Any]

@@ -103,3 +103,88 @@ def test_lines_with_trace_ids_validate_and_normalise() -> None:
         assert batch.rejects == []
         assert batch.events[0].unmapped["trace_id"] == line["trace_id"]
         assert batch.events[0].unmapped["span_id"] == line["span_id"]
+
+
+LOGGING = """
+from opentelemetry import _logs
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor, InMemoryLogRecordExporter
+LOGS = InMemoryLogRecordExporter()
+provider = LoggerProvider()
+provider.add_log_record_processor(SimpleLogRecordProcessor(LOGS))
+_logs.set_logger_provider(provider)
+import socket, subprocess, ramparts
+SENSOR = ramparts.install()
+
+@ramparts.protect
+def handler(event, context):
+    attempt("imds", lambda: socket.create_connection(("169.254.169.254", 80), timeout=0.2))
+    attempt("shell", lambda: subprocess.run(["sh", "-c", "true"]))
+
+attempt("handler", lambda: handler({}, None))
+def records():
+    out = []
+    for r in LOGS.get_finished_logs():
+        rec = getattr(r, "log_record", r)
+        out.append({"severity": rec.severity_text, "attributes": dict(rec.attributes or {}),
+                    "body": dict(rec.body)})
+    return out
+attempt("records", records)
+"""
+
+
+def _records(r) -> list[dict]:
+    return r.results["records"]["value"]
+
+
+def test_lines_beside_as_log_records() -> None:
+    # installed by the case itself, after the function set up its OTel logging
+    r = run_case(
+        LOGGING, env={"RAMPARTS_OTEL_LOGS": "beside", "RAMPARTS_MODE": "monitor"}, install=False
+    )
+    records = _records(r)
+    kinds = [x["body"]["kind"] for x in records]
+    assert kinds == [e["kind"] for e in r.events]  # every line, in order, both ways
+    imds = next(x for x in records if x["body"]["kind"] == "network.connect")
+    assert imds["severity"] == "WARN"
+    assert imds["attributes"]["ramparts.verdict"] == "alert"
+    assert imds["attributes"]["server.address"] == "169.254.169.254"
+    assert imds["attributes"]["ramparts.rule"] == "default.credential-endpoint"
+    assert imds["body"]["port"] == 80
+
+
+def test_lines_instead_of_stdout_when_a_provider_exists() -> None:
+    r = run_case(
+        LOGGING, env={"RAMPARTS_OTEL_LOGS": "instead", "RAMPARTS_MODE": "enforce"}, install=False
+    )
+    assert r.events == []  # nothing on the log stream
+    records = _records(r)
+    blocked = [x for x in records if x["body"].get("verdict") == "block"]
+    assert blocked and all(x["severity"] == "ERROR" for x in blocked)
+    assert {"sensor.start", "invocation.summary"} <= {x["body"]["kind"] for x in records}
+
+
+def test_instead_without_a_logger_provider_still_writes_the_lines() -> None:
+    r = run_case(
+        """
+from opentelemetry import _logs  # imported, but no provider set up
+import socket, ramparts
+SENSOR = ramparts.install()
+attempt("imds", lambda: socket.create_connection(("169.254.169.254", 80), timeout=0.2))
+SENSOR.flush()
+""",
+        env={"RAMPARTS_OTEL_LOGS": "instead"},
+        install=False,
+    )
+    assert r.alerts("default.credential-endpoint")
+
+
+def test_a_bad_value_is_reported_and_lines_are_written() -> None:
+    r = run_case(
+        "import ramparts\nSENSOR = ramparts.install()\n",
+        env={"RAMPARTS_OTEL_LOGS": "both"},
+        install=False,
+    )
+    (err,) = r.kinds("sensor.error")
+    assert err["where"] == "RAMPARTS_OTEL_LOGS" and "'both'" in err["error"]
+    assert r.kinds("sensor.start")
