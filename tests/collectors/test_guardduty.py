@@ -200,7 +200,7 @@ def mutated(draw: st.DrawFn, samples: list[Any]) -> Any:
 
 FUZZ = settings(
     max_examples=100,
-    deadline=timedelta(seconds=3),
+    deadline=timedelta(seconds=60),  # hang detection only
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

@@ -347,7 +347,7 @@ class Harness:
         self,
         arn: str,
         until: tuple[str, ...] = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"),
-        timeout: float = 20,
+        timeout: float = 120,  # an upper bound on a loaded machine; polls return early
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
@@ -377,7 +377,7 @@ class Harness:
                 )
                 out.append(json.loads(m["Body"]))
 
-    def wait_for_token(self, timeout: float = 10) -> tuple[str, dict[str, Any]]:
+    def wait_for_token(self, timeout: float = 60) -> tuple[str, dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for n in self.notifications():
