@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -83,58 +83,38 @@ def _readable(loaded: Loaded, table: str, raw: RawItem) -> dict[str, Any] | None
     return raw.item
 
 
-def _parsed_findings(loaded: Loaded, source: ReportSource) -> Iterator[tuple[RawItem, Any]]:
-    for raw in source.items("findings"):
-        item = _readable(loaded, "findings", raw)
+def _parsed(
+    loaded: Loaded, source: ReportSource, table: str, parse: Callable[[Any], Any]
+) -> Iterator[tuple[RawItem, Any]]:
+    """The items of a table with ``parse``'s result: None for one that could not be read
+    (reported), items of other kinds counted and left out."""
+    for raw in source.items(table):
+        item = _readable(loaded, table, raw)
         if item is None:
             yield raw, None
             continue
         try:
-            row = parse_finding_item(item)
+            parsed = parse(item)
         except ItemError as exc:
-            loaded.problem("findings", raw.ref, str(exc))
-            yield raw, None
-            continue
-        if row is None:
-            loaded.counts["findings"]["other kinds"] += 1
-            continue
-        yield raw, row
-
-
-def _parsed_actions(loaded: Loaded, source: ReportSource) -> Iterator[tuple[RawItem, Any]]:
-    for raw in source.items("actions"):
-        item = _readable(loaded, "actions", raw)
-        if item is None:
-            yield raw, None
-            continue
-        try:
-            parsed = parse_action_item(item)
-        except ItemError as exc:
-            loaded.problem("actions", raw.ref, str(exc))
+            loaded.problem(table, raw.ref, str(exc))
             yield raw, None
             continue
         if parsed is None:
-            loaded.counts["actions"]["other kinds"] += 1
+            loaded.counts[table]["other kinds"] += 1
             continue
         yield raw, parsed
 
 
+def _parsed_findings(loaded: Loaded, source: ReportSource) -> Iterator[tuple[RawItem, Any]]:
+    return _parsed(loaded, source, "findings", parse_finding_item)
+
+
+def _parsed_actions(loaded: Loaded, source: ReportSource) -> Iterator[tuple[RawItem, Any]]:
+    return _parsed(loaded, source, "actions", parse_action_item)
+
+
 def _parsed_coverage(loaded: Loaded, source: ReportSource) -> Iterator[tuple[RawItem, Any]]:
-    for raw in source.items("coverage"):
-        item = _readable(loaded, "coverage", raw)
-        if item is None:
-            yield raw, None
-            continue
-        try:
-            point = parse_coverage_item(item)
-        except ItemError as exc:
-            loaded.problem("coverage", raw.ref, str(exc))
-            yield raw, None
-            continue
-        if point is None:
-            loaded.counts["coverage"]["other kinds"] += 1
-            continue
-        yield raw, point
+    return _parsed(loaded, source, "coverage", parse_coverage_item)
 
 
 def _group_runs(items: list[ActionItem]) -> dict[tuple[str, str], RunRow]:
