@@ -288,6 +288,7 @@ class MemberStack(cdk.Stack):
                     "lambda:RemovePermission",
                     "lambda:AddPermission",
                     "lambda:GetPolicy",
+                    "lambda:ListTags",  # the exempt tag, and tuning exceptions by tag
                 ],
                 resources=arns("lambda", "function:*"),
             ),

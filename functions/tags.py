@@ -3,10 +3,9 @@
 Tags are read only when an alert meets an exception with a ``tags`` condition, and cached
 per workload for a few minutes. They are read through the workload account's
 ``ramparts-responder`` role (the Member stack creates it; deploy the Member stack in the
-core account too for its own workloads), which may already read them: ``lambda:GetFunction``
-returns a function's tags, ``ec2:DescribeTags`` and ``ecs:DescribeTasks`` (with ``TAGS``)
-those of instances and tasks. A lookup that fails counts as "no tags": an exception that
-needs tags then does not apply, so the alert is published rather than hidden.
+core account too for its own workloads), which may read them (:func:`functions.aws_tags.
+read_tags`). A lookup that fails counts as "no tags": an exception that needs tags then does
+not apply, so the alert is published rather than hidden.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from collectors.workload import Workload
+from functions.aws_tags import read_tags
 
 logger = Logger(child=True)
 
@@ -66,9 +66,9 @@ class TagLookup:
         self._cache[wl.key] = (now, tags)
         return tags
 
-    def _client(self, service: str, wl: Workload) -> Any:
+    def _session(self, wl: Workload) -> Any:
+        """A session of the workload account's responder role (cached for its lifetime)."""
         account = wl.account or self.own_account
-        region = wl.region
         if account is None:
             raise ValueError("the workload's account is unknown")
         now = self.clock()
@@ -87,26 +87,9 @@ class TagLookup:
             )
             found = (now, sess)
             self._sessions[account] = found
-        return found[1].client(service, region_name=region) if region else found[1].client(service)
+        return found[1]
 
     def _read(self, wl: Workload) -> dict[str, str]:
-        if wl.type == "lambda":
-            resp = self._client("lambda", wl).get_function(FunctionName=wl.uid)
-            return {str(k): str(v) for k, v in (resp.get("Tags") or {}).items()}
-        if wl.type == "ec2":
-            resp = self._client("ec2", wl).describe_tags(
-                Filters=[{"Name": "resource-id", "Values": [wl.uid]}]
-            )
-            return {str(t["Key"]): str(t.get("Value", "")) for t in resp.get("Tags", [])}
-        if wl.type == "ecs-task":
-            parts = wl.uid.split(":", 5)[-1].split("/")  # task/<cluster>/<id>
-            if len(parts) < 3:
-                return {}
-            resp = self._client("ecs", wl).describe_tasks(
-                cluster=parts[1], tasks=[wl.uid], include=["TAGS"]
-            )
-            tasks = resp.get("tasks") or []
-            if not tasks:
-                return {}
-            return {str(t["key"]): str(t.get("value", "")) for t in tasks[0].get("tags", [])}
-        return {}  # pods, containers, hosts: no AWS tags
+        if wl.type not in ("lambda", "ec2", "ecs-task"):
+            return {}  # pods, containers, hosts: no AWS tags
+        return read_tags(self._session(wl), wl.type, wl.uid, wl.region)

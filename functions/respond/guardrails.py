@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.aws_tags import read_tags
 from functions.respond import ACTIONS_TABLE_RW, KEY_USE, MEMBER_ROLE, Permission
 from functions.respond.common import (
     EXEMPT_TAG,
@@ -138,20 +139,11 @@ def resource_of(playbook: str, f: dict[str, Any]) -> dict[str, str]:
 
 
 def _tags(guard: Guard) -> dict[str, str]:
-    session = session_for(guard)
-    kind = guard["resource_type"]
-    if kind == "AwsLambdaFunction":
-        tags: dict[str, str] = session.client("lambda").list_tags(Resource=guard["resource_uid"])[
-            "Tags"
-        ]
-        return tags
-    if kind == "AwsEc2Instance":
-        got = session.client("ec2").describe_tags(
-            Filters=[{"Name": "resource-id", "Values": [guard["resource_name"]]}]
-        )["Tags"]
-        return {t["Key"]: t["Value"] for t in got}
-    got = session.client("ecs").list_tags_for_resource(resourceArn=guard["resource_uid"])
-    return {t["key"]: t.get("value", "") for t in got.get("tags", [])}
+    kind = {"AwsLambdaFunction": "lambda", "AwsEc2Instance": "ec2"}.get(
+        guard["resource_type"], "ecs-task"
+    )
+    resource = guard["resource_name"] if kind == "ec2" else guard["resource_uid"]
+    return read_tags(session_for(guard), kind, resource)
 
 
 def _breaker_allows(account: str, limit: int) -> bool:
