@@ -158,6 +158,7 @@ def fold(
     publication, else None.
     """
     change: Change | None = None
+    latest: Alert | None = None  # the last alert past MAX_SAMPLES: sampled once, at the end
     for a in alerts:
         if record is None:
             record = new_record(a)
@@ -181,7 +182,7 @@ def fold(
         if len(record.samples) < MAX_SAMPLES:
             record.samples.append(sample_of(a))
         else:  # keep the first ones and the latest
-            record.samples[-1] = sample_of(a)
+            latest = a
         if record.published_time is None:
             change = "created"
             record.published_time = a.time
@@ -196,6 +197,8 @@ def fold(
             record.published_count = record.count
     if record is None:
         raise ValueError("fold() needs at least one alert")
+    if latest is not None:
+        record.samples[-1] = sample_of(latest)
     if change is not None:
         record.published_count = record.count
     return record, change
