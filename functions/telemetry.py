@@ -145,18 +145,6 @@ def span(
         yield current
 
 
-def current_ids() -> tuple[str, str] | None:
-    """(trace id, span id) of the active span, if any (for the finding's record)."""
-    if not _STATE.get("provider"):
-        return None
-    from opentelemetry import trace
-
-    c = trace.get_current_span().get_span_context()
-    if not c.is_valid:
-        return None
-    return format(c.trace_id, "032x"), format(c.span_id, "016x")
-
-
 def flush(timeout_ms: int = 2000) -> None:
     """Export what is buffered (Lambda freezes the sandbox after the handler returns)."""
     provider = _STATE.get("provider")
